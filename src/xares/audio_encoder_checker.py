@@ -1,0 +1,259 @@
+"""check_audio_encoder: does an encoder keep the contract a real run relies on?
+
+It runs the same calls the encode stage makes (float32 CPU batches at the declared rate), so passing
+it means a run will not fail on the contract. Beyond the public rules it measures the frame rate
+against the declared hop (a wrong hop silently ruins frame-level scores), and checks finiteness,
+dtype, determinism, 1-D input, batches of one, and the padding promise of `frame_count`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from xares.encoder import REQUIRED_ATTRIBUTES
+
+logger = logging.getLogger(__name__)
+
+HOP_TOLERANCE = 0.1  # relative; frame-rate rounding at clip edges stays well inside this
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    rule: str
+    expected: str
+    found: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: expected {self.expected}, found {self.found}. Fix: {self.fix}"
+
+
+def _forward(encoder: torch.nn.Module, audio: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return encoder(audio)
+
+
+def find_contract_violations(encoder: object) -> list[CheckFailure]:
+    """Every broken rule, in order; the list stops early when later rules cannot be evaluated."""
+    failures: list[CheckFailure] = []
+    name = type(encoder).__name__
+    if not name.endswith("Encoder"):
+        failures.append(
+            CheckFailure(
+                "class name", "a name ending in 'Encoder'", repr(name), f"rename the class to {name}Encoder"
+            )
+        )
+    if not isinstance(encoder, torch.nn.Module):
+        failures.append(
+            CheckFailure(
+                "module type", "a torch.nn.Module", type(encoder).__name__, "subclass torch.nn.Module"
+            )
+        )
+        return failures
+    missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(encoder, a)]
+    for attr in missing:
+        failures.append(
+            CheckFailure(f"attribute {attr}", "an attribute", "none", f"set self.{attr} in __init__")
+        )
+    if missing:
+        return failures
+    rate, dim, hop = encoder.sampling_rate, encoder.output_dim, encoder.hop_size_in_ms
+    for attr, value in (("sampling_rate", rate), ("output_dim", dim), ("hop_size_in_ms", hop)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            failures.append(
+                CheckFailure(attr, "a positive number", repr(value), f"set self.{attr} to a positive number")
+            )
+    if failures:
+        return failures
+
+    encoder.eval()
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.randn(2, 50000, generator=generator) * 0.1
+    try:
+        output = _forward(encoder, batch)
+    except Exception as exc:  # the user's code: any exception is a contract failure
+        failures.append(
+            CheckFailure(
+                "forward",
+                "forward(audio[2, 50000]) to run",
+                f"{type(exc).__name__}: {exc}",
+                "accept float [B, T]",
+            )
+        )
+        return failures
+    shape_failures = _check_output(output, batch_size=2, dim=dim, what="forward(audio[2, 50000])")
+    failures.extend(shape_failures)
+    if shape_failures:
+        return failures
+
+    failures.extend(_check_hop(encoder, rate=float(rate), hop_ms=float(hop), dim=dim))
+    failures.extend(_check_single_inputs(encoder, dim=dim, rate=float(rate)))
+    again = _forward(encoder, batch)
+    if again.shape != output.shape or not torch.allclose(again, output, rtol=1e-4, atol=1e-5):
+        failures.append(
+            CheckFailure(
+                "determinism",
+                "the same output for the same input twice",
+                "different outputs",
+                "call encoder.eval(), disable dropout and random augmentation at inference",
+            )
+        )
+    if callable(getattr(encoder, "frame_count", None)):
+        failures.extend(_check_padding_promise(encoder, rate=float(rate)))
+    return failures
+
+
+def _check_output(output: object, *, batch_size: int, dim: int, what: str) -> list[CheckFailure]:
+    if not isinstance(output, torch.Tensor):
+        return [
+            CheckFailure("output type", "a torch.Tensor", type(output).__name__, "return a tensor [B, T', D]")
+        ]
+    if output.dim() != 3:
+        return [
+            CheckFailure(
+                "output rank", f"{what} -> [B, T', D]", f"shape {tuple(output.shape)}", "return [B, T', D]"
+            )
+        ]
+    failures = []
+    if output.shape[0] != batch_size:
+        failures.append(
+            CheckFailure(
+                "batch size", f"first dimension {batch_size}", f"{output.shape[0]}", "keep the batch first"
+            )
+        )
+    if output.shape[-1] != dim:
+        failures.append(
+            CheckFailure(
+                "output_dim", f"last dimension = output_dim = {dim}", f"{output.shape[-1]}", "fix output_dim"
+            )
+        )
+    if output.shape[1] < 1:
+        failures.append(CheckFailure("frames", "at least one frame", "0 frames", "emit >= 1 frame per clip"))
+    if output.dtype != torch.float32:
+        failures.append(
+            CheckFailure(
+                "dtype", "torch.float32", str(output.dtype), "return output.float() (cast after autocast)"
+            )
+        )
+    if not torch.isfinite(output).all():
+        failures.append(
+            CheckFailure(
+                "finite", "finite values", "NaN or Inf in the output", "guard log/divide against zero"
+            )
+        )
+    return failures
+
+
+def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int) -> list[CheckFailure]:
+    """Compare the declared hop with the frame rate measured between a 2 s and a 5 s input."""
+    short_len, long_len = int(2.0 * rate), int(5.0 * rate)
+    generator = torch.Generator().manual_seed(1)
+    try:
+        short = _forward(encoder, torch.randn(1, short_len, generator=generator) * 0.1)
+        long = _forward(encoder, torch.randn(1, long_len, generator=generator) * 0.1)
+    except Exception as exc:
+        return [
+            CheckFailure(
+                "lengths", "2 s and 5 s inputs to run", f"{type(exc).__name__}: {exc}", "accept any T"
+            )
+        ]
+    if short.dim() != 3 or long.dim() != 3:
+        return []
+    extra_frames = long.shape[1] - short.shape[1]
+    if extra_frames <= 0:
+        return [
+            CheckFailure(
+                "frame rate",
+                "more frames for a 5 s input than for a 2 s input",
+                f"{short.shape[1]} and {long.shape[1]} frames",
+                "do not pad every input to a fixed length, or trim the frames back to the real audio",
+            )
+        ]
+    measured = 3000.0 / extra_frames
+    if abs(measured - hop_ms) > HOP_TOLERANCE * hop_ms:
+        return [
+            CheckFailure(
+                "hop_size_in_ms",
+                f"{hop_ms:g} ms between frames (declared)",
+                f"{measured:.2f} ms ({short.shape[1]} frames for 2 s, {long.shape[1]} for 5 s)",
+                f"set hop_size_in_ms = {measured:.3g}",
+            )
+        ]
+    return []
+
+
+def _check_single_inputs(encoder: torch.nn.Module, *, dim: int, rate: float) -> list[CheckFailure]:
+    audio = torch.randn(int(rate), generator=torch.Generator().manual_seed(2)) * 0.1
+    failures = []
+    try:
+        one = _forward(encoder, audio.unsqueeze(0))
+        failures.extend(_check_output(one, batch_size=1, dim=dim, what="forward(audio[1, T])"))
+    except Exception as exc:
+        failures.append(
+            CheckFailure("batch of one", "audio[1, T] to work", f"{type(exc).__name__}: {exc}", "-")
+        )
+        return failures
+    try:
+        flat = _forward(encoder, audio)
+    except Exception as exc:
+        failures.append(
+            CheckFailure(
+                "1-D input",
+                "audio[T] to work",
+                f"{type(exc).__name__}: {exc}",
+                "unsqueeze(0) when audio.dim() == 1",
+            )
+        )
+        return failures
+    if isinstance(flat, torch.Tensor) and flat.dim() == 2:
+        flat = flat.unsqueeze(0)
+    if not isinstance(flat, torch.Tensor) or flat.shape != one.shape:
+        found = tuple(flat.shape) if isinstance(flat, torch.Tensor) else type(flat).__name__
+        failures.append(
+            CheckFailure(
+                "1-D input", f"the shape of a batch of one, {tuple(one.shape)}", f"{found}", "unsqueeze(0)"
+            )
+        )
+    return failures
+
+
+def _check_padding_promise(encoder: torch.nn.Module, *, rate: float) -> list[CheckFailure]:
+    """`frame_count` promises that zero-padding at the end leaves the clip's own frames unchanged."""
+    length = int(1.3 * rate)
+    clip = torch.randn(length, generator=torch.Generator().manual_seed(3)) * 0.1
+    padded = torch.nn.functional.pad(clip, (0, int(0.9 * rate)))
+    alone = _forward(encoder, clip.unsqueeze(0))[0]
+    inside = _forward(encoder, torch.stack([padded, padded]))[0]
+    count = int(encoder.frame_count(length))
+    if count != alone.shape[0]:
+        return [
+            CheckFailure(
+                "frame_count",
+                f"frame_count({length}) = frames produced = {alone.shape[0]}",
+                f"{count}",
+                "make frame_count match forward, or remove frame_count",
+            )
+        ]
+    if inside.shape[0] < count or not torch.allclose(inside[:count], alone, rtol=1e-3, atol=1e-4):
+        return [
+            CheckFailure(
+                "padding",
+                "zero-padding a clip leaves its first frame_count(len) frames unchanged",
+                "different frames",
+                "remove frame_count (the pipeline then batches only equal lengths)",
+            )
+        ]
+    return []
+
+
+def check_audio_encoder(encoder: object) -> bool:
+    """True if the encoder keeps the X-ARES contract; each broken rule is logged with its fix."""
+    failures = find_contract_violations(encoder)
+    for failure in failures:
+        logger.error("%s check failed: %s", type(encoder).__name__, failure)
+    if not failures:
+        logger.info("%s passed check_audio_encoder", type(encoder).__name__)
+    return not failures

@@ -1,0 +1,226 @@
+"""Audio shards in the X-ARES webdataset format: plain tars of `<key>.<audio ext>` + `<key>.json`.
+
+Reading is streaming (one pass, members grouped by key as webdataset does), so a shard never has
+to fit in memory and a truncated tar is noticed at the sample where it breaks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+from xares.errors import DataError
+
+# Upstream's priority order when one sample carries several audio members.
+AUDIO_EXTENSIONS: tuple[str, ...] = ("flac", "mp3", "sox", "wav", "m4a", "ogg", "wma")
+
+
+@dataclass
+class RawSample:
+    """One sample as stored in a shard: undecoded audio bytes plus its parsed JSON."""
+
+    key: str
+    audio: bytes
+    audio_ext: str
+    meta: dict
+    shard: Path
+    extra: dict[str, bytes] = field(default_factory=dict)
+
+
+def split_member_name(name: str) -> tuple[str, str]:
+    """webdataset's rule: the key is everything before the first '.' of the file's base name."""
+    directory, _, base = name.rpartition("/")
+    stem, dot, ext = base.partition(".")
+    key = f"{directory}/{stem}" if directory else stem
+    return key, ext.lower() if dot else ""
+
+
+def _assemble(key: str, members: dict[str, bytes], shard: Path) -> RawSample:
+    audio_exts = [ext for ext in AUDIO_EXTENSIONS if ext in members]
+    if not audio_exts:
+        raise DataError(
+            f"{shard}: sample {key!r} has no audio member (found {sorted(members)}; expected one of "
+            f"{', '.join(AUDIO_EXTENSIONS)}). Rebuild the shard with an audio file per key."
+        )
+    if "json" not in members:
+        raise DataError(
+            f"{shard}: sample {key!r} has no .json member with its labels. "
+            "Every sample needs <key>.json next to its audio."
+        )
+    try:
+        meta = json.loads(members["json"].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(
+            f"{shard}: sample {key!r} has a .json member that is not valid UTF-8 JSON ({exc}). "
+            "Fix or remove that sample and rebuild the shard."
+        ) from exc
+    ext = audio_exts[0]
+    extra = {k: v for k, v in members.items() if k not in (ext, "json")}
+    return RawSample(key=key, audio=members[ext], audio_ext=ext, meta=meta, shard=shard, extra=extra)
+
+
+def iter_shard(path: str | os.PathLike) -> Iterator[RawSample]:
+    """Yield the samples of one shard in stored order; a damaged tar raises DataError naming where."""
+    path = Path(path)
+    current_key: str | None = None
+    members: dict[str, bytes] = {}
+    seen_keys: set[str] = set()
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            for info in tar:
+                if not info.isfile():
+                    continue
+                key, ext = split_member_name(info.name)
+                if key != current_key:
+                    if current_key is not None:
+                        yield _assemble(current_key, members, path)
+                    if key in seen_keys:
+                        raise DataError(
+                            f"{path}: key {key!r} appears twice, apart. Keys must be unique and a "
+                            "sample's members adjacent; rebuild the shard."
+                        )
+                    seen_keys.add(key)
+                    current_key, members = key, {}
+                handle = tar.extractfile(info)
+                members[ext] = handle.read() if handle is not None else b""
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise DataError(
+            f"{path}: the tar is damaged after sample {current_key!r} ({type(exc).__name__}: {exc}). "
+            "Delete the file and fetch or rebuild it."
+        ) from exc
+    if current_key is not None:
+        yield _assemble(current_key, members, path)
+
+
+def find_shards(task_dir: Path, pattern: str) -> list[Path]:
+    """Shards matching an upstream pattern (`train*.tar`, brace lists allowed), sorted by name."""
+    paths: list[Path] = []
+    for one in _expand_braces(pattern):
+        paths.extend(sorted(task_dir.glob(one)) if any(c in one for c in "*?[") else [task_dir / one])
+    missing = [p for p in paths if not p.is_file()]
+    if not paths or missing:
+        what = missing[0] if missing else task_dir / pattern
+        raise DataError(
+            f"no audio shard found at {what}. Run stage 0 (acquire) for this task, or place the task's "
+            f"tar shards matching {pattern!r} in {task_dir}."
+        )
+    return paths
+
+
+def _expand_braces(pattern: str) -> list[str]:
+    start = pattern.find("{")
+    if start < 0:
+        return [pattern]
+    end = pattern.index("}", start)
+    head, body, tail = pattern[:start], pattern[start + 1 : end], pattern[end + 1 :]
+    if ".." in body:
+        lo, hi = body.split("..")
+        width = len(lo)
+        choices = [str(i).zfill(width) for i in range(int(lo), int(hi) + 1)]
+    else:
+        choices = body.split(",")
+    return [p for choice in choices for p in _expand_braces(head + choice + tail)]
+
+
+def decode_audio(sample: RawSample, target_rate: int) -> np.ndarray:
+    """Decode to float32 mono at `target_rate`: channels averaged, then resampled with soxr."""
+    try:
+        data, rate = soundfile.read(io.BytesIO(sample.audio), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise DataError(
+            f"{sample.shard}: sample {sample.key!r} ({sample.audio_ext}, {len(sample.audio)} bytes) "
+            f"could not be decoded ({_decoder_message(exc)}). Re-encode that file as FLAC or WAV, or remove "
+            "the sample."
+        ) from exc
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if mono.size == 0:
+        raise DataError(
+            f"{sample.shard}: sample {sample.key!r} holds zero audio samples. Remove it from the shard."
+        )
+    if not np.isfinite(mono).all():
+        raise DataError(
+            f"{sample.shard}: sample {sample.key!r} contains NaN or Inf audio values. "
+            "Replace the file with a valid recording."
+        )
+    if rate != target_rate:
+        mono = soxr.resample(mono, rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+    return np.ascontiguousarray(mono)
+
+
+def _decoder_message(exc: Exception) -> str:
+    """libsndfile's message without the repr of our in-memory buffer."""
+    return re.sub(r"Error opening <[^>]*>: ", "", str(exc)).rstrip(".")
+
+
+def audio_to_bytes(
+    wave: np.ndarray, rate: int, audio_format: str = "WAV", subtype: str | None = None
+) -> bytes:
+    """Serialise a waveform the way a shard member holds it (used by generators and tests)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, wave, rate, format=audio_format, subtype=subtype)
+    return buffer.getvalue()
+
+
+def shard_name(pattern: str, index: int) -> str:
+    """Upstream's naming: '*' becomes '0' followed by the shard index padded to five digits."""
+    return pattern.replace("*", f"0{index:05d}") if "*" in pattern else pattern
+
+
+def write_shards(
+    samples: Iterable[tuple[str, bytes, str, dict]],
+    out_dir: Path,
+    pattern: str,
+    num_shards: int = 1,
+) -> list[Path]:
+    """Write (key, audio bytes, audio extension, json dict) samples into `num_shards` tars.
+
+    Samples go to shards in order, ceil(N / num_shards) per shard, as upstream's tools do. Each
+    tar is written to a temporary file and renamed, so a crash never leaves a half shard behind.
+    """
+    items = list(samples)
+    if not items:
+        raise DataError(f"refusing to write an empty split to {out_dir / pattern}")
+    if num_shards < 1 or num_shards > len(items):
+        raise DataError(f"cannot split {len(items)} samples into {num_shards} shards")
+    per_shard = -(-len(items) // num_shards)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index in range(num_shards):
+        chunk = items[index * per_shard : (index + 1) * per_shard]
+        if not chunk:
+            break
+        target = out_dir / shard_name(pattern, index)
+        fd, tmp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with (
+                os.fdopen(fd, "wb") as raw,
+                tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar,
+            ):
+                for key, audio, ext, meta in chunk:
+                    _add_member(tar, f"{key}.{ext}", audio)
+                    _add_member(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
+
+
+def _add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    info.mtime = 0  # reproducible shards: same samples, same bytes
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(payload))

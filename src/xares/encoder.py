@@ -1,0 +1,161 @@
+"""The encoder contract: loading an encoder from a file, describing it, and fingerprinting it.
+
+An encoder is a `torch.nn.Module` whose class name ends in `Encoder`, with `sampling_rate`,
+`output_dim` and `hop_size_in_ms`, mapping audio [B, T] to frames [B, T', D].
+
+Optional extension: `frame_count(num_samples) -> int`. An encoder that defines it declares that its
+frames are local in time, so zero-padding a clip at the end leaves its first `frame_count(len)`
+frames unchanged. Such encoders are batched across clips of different lengths (the pipeline pads and
+trims); all others only ever see batches of clips of identical length, so padding never touches
+their embeddings. check_audio_encoder verifies the declaration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xares.errors import EncoderError
+
+REQUIRED_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
+
+
+def import_file(path: str | Path, *, purpose: str) -> Any:
+    """Import a Python file by path. The file is executed as code: only load files you trust."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"{purpose} file not found: {path}")
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    module_name = f"_xares_user_{path.stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {purpose} file {path}: not a Python source file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def find_encoder_class(module: Any, source: str) -> type:
+    """The one class ending in 'Encoder' that the file defines (imported helpers are ignored)."""
+    candidates = [
+        obj
+        for name, obj in vars(module).items()
+        if name.endswith("Encoder") and inspect.isclass(obj) and obj.__module__ == module.__name__
+    ]
+    if not candidates:
+        defined = [
+            n for n, o in vars(module).items() if inspect.isclass(o) and o.__module__ == module.__name__
+        ]
+        raise EncoderError(
+            f"{source}: no class whose name ends in 'Encoder' (classes defined there: {defined or 'none'}). "
+            "Name your torch.nn.Module subclass e.g. 'MyModelEncoder'."
+        )
+    if len(candidates) > 1:
+        names = sorted(c.__name__ for c in candidates)
+        raise EncoderError(
+            f"{source}: several classes end in 'Encoder' ({', '.join(names)}); X-ARES cannot tell which "
+            f"to evaluate. Pick one with '{source}:{names[0]}', or rename the others."
+        )
+    return candidates[0]
+
+
+def load_encoder(spec: str | Path) -> torch.nn.Module:
+    """Build an encoder from 'path/to/file.py' or 'path/to/file.py:ClassName' (no arguments)."""
+    text = str(spec)
+    path_text, _, class_name = (
+        text.partition(":") if text.count(":") == 1 and ".py:" in text else (text, "", "")
+    )
+    module = import_file(path_text, purpose="encoder")
+    if class_name:
+        cls = getattr(module, class_name, None)
+        if not inspect.isclass(cls):
+            raise EncoderError(f"{path_text}: no class named {class_name!r}.")
+    else:
+        cls = find_encoder_class(module, path_text)
+    try:
+        encoder = cls()
+    except Exception as exc:
+        raise EncoderError(f"{path_text}: {cls.__name__}() raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(encoder, torch.nn.Module):
+        raise EncoderError(f"{path_text}: {cls.__name__} is not a torch.nn.Module subclass.")
+    missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(encoder, a)]
+    if missing:
+        raise EncoderError(
+            f"{path_text}: {cls.__name__} lacks {', '.join(missing)}; set them in __init__ "
+            "(sampling_rate in Hz, output_dim = D, hop_size_in_ms = time between output frames)."
+        )
+    return encoder
+
+
+def encoder_fingerprint(encoder: torch.nn.Module) -> str:
+    """Hash of everything that decides the encoder's output: class, source, weights, declared rates.
+
+    Keying caches on the class name alone (as upstream does) silently reuses stale embeddings after
+    a weight update; this key changes with any parameter or buffer value.
+    """
+    digest = hashlib.sha256()
+    cls = type(encoder)
+    digest.update(cls.__qualname__.encode())  # not the module path: moving the file keeps the caches
+    try:
+        digest.update(Path(inspect.getfile(cls)).read_bytes())
+    except (TypeError, OSError):
+        digest.update(b"<no source file>")
+    for attr in REQUIRED_ATTRIBUTES:
+        digest.update(f"{attr}={getattr(encoder, attr, None)!r}".encode())
+    state = encoder.state_dict()
+    for name in sorted(state):
+        tensor = state[name]
+        digest.update(name.encode())
+        if isinstance(tensor, torch.Tensor):
+            digest.update(f"{tuple(tensor.shape)}{tensor.dtype}".encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What results.json records about the encoder under test."""
+
+    name: str
+    fingerprint: str
+    source: str
+    sampling_rate: int
+    hop_size_in_ms: float
+    output_dim: int
+    num_parameters: int
+    pads_safely: bool
+
+    @property
+    def store_name(self) -> str:
+        """Directory name of this encoder's embeddings: readable, and unique per fingerprint."""
+        return f"{self.name}-{self.fingerprint[:12]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe_encoder(encoder: torch.nn.Module, source: str = "") -> EncoderInfo:
+    return EncoderInfo(
+        name=type(encoder).__name__,
+        fingerprint=encoder_fingerprint(encoder),
+        source=str(source),
+        sampling_rate=int(encoder.sampling_rate),
+        hop_size_in_ms=float(encoder.hop_size_in_ms),
+        output_dim=int(encoder.output_dim),
+        num_parameters=sum(p.numel() for p in encoder.parameters()),
+        pads_safely=callable(getattr(encoder, "frame_count", None)),
+    )

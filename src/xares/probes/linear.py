@@ -1,0 +1,119 @@
+"""The "MLP" protocol of X-ARES: LayerNorm + Linear on pooled clip embeddings.
+
+Adam with torch defaults; the learning rate follows a per-epoch cosine from lr towards 0.1 x lr; the
+epoch with the best validation metric is kept (a tie keeps the earlier one) and scored on test.
+Everything runs in memory from the embedding store, seeded, so two runs give identical scores.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from xares.metrics import Metric
+
+CRITERIA = {
+    "CrossEntropyLoss": torch.nn.CrossEntropyLoss,
+    "BCEWithLogitsLoss": torch.nn.BCEWithLogitsLoss,
+    "MSELoss": torch.nn.MSELoss,
+    "L1Loss": torch.nn.L1Loss,
+}
+
+
+@dataclass(frozen=True)
+class LinearProbeSettings:
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    criterion: str
+    seed: int
+
+
+@dataclass
+class ProbeOutcome:
+    score: float
+    best_epoch: int
+    valid_score: float | None
+    test_outputs: np.ndarray
+
+
+def epoch_learning_rate(base: float, epoch: int, epochs: int) -> float:
+    """lr(e) = lr - 0.9 lr (1 - cos(pi e / epochs)) / 2, e from 0; constant when epochs == 1."""
+    if epochs <= 1:
+        return base
+    return base - 0.9 * base * (1.0 - math.cos(math.pi * epoch / epochs)) / 2.0
+
+
+class LinearHead(torch.nn.Module):
+    def __init__(self, dim: int, outputs: int) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(dim)
+        self.linear = torch.nn.Linear(dim, outputs)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.norm(features))
+
+
+def _as_targets(targets: np.ndarray, criterion: str) -> torch.Tensor:
+    if criterion == "CrossEntropyLoss":
+        return torch.as_tensor(targets, dtype=torch.int64)
+    return torch.as_tensor(targets, dtype=torch.float32)
+
+
+@torch.no_grad()
+def predict(head: torch.nn.Module, features: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    head.eval()
+    tensor = torch.as_tensor(features, dtype=torch.float32)
+    return torch.cat([head(tensor[i : i + batch_size]) for i in range(0, len(tensor), batch_size)]).numpy()
+
+
+def train_linear_probe(
+    train: tuple[np.ndarray, np.ndarray],
+    valid: tuple[np.ndarray, np.ndarray] | None,
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    output_dim: int,
+    metric: Metric,
+    settings: LinearProbeSettings,
+) -> ProbeOutcome:
+    """Train on `train`, keep the best epoch on `valid` (the last epoch when there is none), score `test`."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    features = torch.as_tensor(train[0], dtype=torch.float32)
+    targets = _as_targets(train[1], settings.criterion)
+    if settings.criterion in ("MSELoss", "L1Loss") and targets.dim() == 1:
+        targets = targets.unsqueeze(1)
+    head = LinearHead(features.shape[1], output_dim)
+    loss_fn = CRITERIA[settings.criterion]()
+    optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
+
+    best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), None, -1
+    for epoch in range(settings.epochs):
+        for group in optimiser.param_groups:
+            group["lr"] = epoch_learning_rate(settings.learning_rate, epoch, settings.epochs)
+        head.train()
+        order = torch.randperm(len(features), generator=generator)
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(head(features[index]), targets[index])
+            loss.backward()
+            optimiser.step()
+        if valid is not None:
+            score = metric.compute(predict(head, valid[0]), valid[1])
+            if metric.better(score, best_score):
+                best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), score, epoch
+    if valid is None:
+        best_state, best_epoch = head.state_dict(), settings.epochs - 1
+    head.load_state_dict(best_state)
+    outputs = predict(head, test[0])
+    return ProbeOutcome(
+        score=metric.compute(outputs, test[1]),
+        best_epoch=best_epoch,
+        valid_score=best_score,
+        test_outputs=outputs,
+    )

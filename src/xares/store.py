@@ -1,0 +1,183 @@
+"""The embedding store: one directory per (task, encoder fingerprint, split).
+
+Layout of a split directory:
+
+    frames.bin     all clips' frames back to back, [total_frames, D], float16 by default (raw, memmapped)
+    offsets.npy    int64 [N + 1]: clip i owns frames[offsets[i]:offsets[i + 1]]
+    pooled.npy     float32 [N, D]: each clip's mean over its own frames, computed before the float16 cast
+    samples.jsonl  one line per clip: key, shard, crop index, number of audio samples, and its raw JSON
+    manifest.json  the key (task data fingerprint, encoder fingerprint), shapes, counts, timings
+
+A split is written into a temporary sibling directory and renamed into place only when complete; the
+manifest is the last file written inside it. A directory without a matching manifest does not exist
+as far as every reader is concerned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xares.errors import ArtifactError
+
+STORE_FORMAT = 1
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON through a temporary file in the same directory, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, ensure_ascii=False, default=_json_default)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+@dataclass
+class SplitEmbeddings:
+    """A complete split, read back with zero copies of the frames."""
+
+    frames: np.ndarray  # memmap [total_frames, D]
+    offsets: np.ndarray  # [N + 1]
+    pooled: np.ndarray  # [N, D] float32
+    samples: list[dict]
+    manifest: dict
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def clip_frames(self, index: int) -> np.ndarray:
+        return self.frames[self.offsets[index] : self.offsets[index + 1]]
+
+
+class SplitWriter:
+    """Accumulates encoded clips of one split and commits them atomically with `commit()`."""
+
+    def __init__(
+        self, final_dir: Path, key: dict[str, Any], *, dim: int, frame_dtype: str = "float16"
+    ) -> None:
+        self.final_dir = final_dir
+        self.key = key
+        self.dim = dim
+        self.frame_dtype = np.dtype(frame_dtype)
+        final_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.tmp-"))
+        self._frames = open(self.tmp_dir / "frames.bin", "wb")  # noqa: SIM115 - closed in commit/abort
+        self._samples = open(self.tmp_dir / "samples.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+        self._offsets = [0]
+        self._pooled: list[np.ndarray] = []
+        self._started = time.perf_counter()
+
+    def add(self, frames: np.ndarray, record: dict[str, Any]) -> None:
+        """Append one clip's frames [T, D] (float32) and its index record."""
+        if frames.ndim != 2 or frames.shape[1] != self.dim or frames.shape[0] < 1:
+            raise ArtifactError(
+                f"clip {record.get('key')!r}: frames of shape {frames.shape} do not fit dimension {self.dim}"
+            )
+        if not np.isfinite(frames).all():
+            raise ArtifactError(f"clip {record.get('key')!r}: the encoder produced NaN or Inf frames")
+        self._pooled.append(frames.mean(axis=0, dtype=np.float64).astype(np.float32))
+        self._frames.write(np.ascontiguousarray(frames, dtype=self.frame_dtype).tobytes())
+        self._offsets.append(self._offsets[-1] + frames.shape[0])
+        self._samples.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def commit(self, extra: dict[str, Any] | None = None) -> Path:
+        count = len(self._pooled)
+        if count == 0:
+            self.abort()
+            raise ArtifactError(f"{self.final_dir}: refusing to store an empty split")
+        for handle in (self._frames, self._samples):
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+        np.save(self.tmp_dir / "offsets.npy", np.asarray(self._offsets, dtype=np.int64))
+        np.save(self.tmp_dir / "pooled.npy", np.stack(self._pooled))
+        manifest = {
+            "format": STORE_FORMAT,
+            "key": self.key,
+            "num_clips": count,
+            "num_frames": int(self._offsets[-1]),
+            "dim": self.dim,
+            "frame_dtype": self.frame_dtype.name,
+            "seconds": round(time.perf_counter() - self._started, 3),
+            **(extra or {}),
+        }
+        write_json_atomic(self.tmp_dir / "manifest.json", manifest)
+        if self.final_dir.exists():  # a stale or foreign split under the same name: replace it
+            shutil.rmtree(self.final_dir)
+        os.replace(self.tmp_dir, self.final_dir)
+        return self.final_dir
+
+    def abort(self) -> None:
+        for handle in (self._frames, self._samples):
+            if not handle.closed:
+                handle.close()
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+
+def read_manifest(split_dir: Path) -> dict | None:
+    try:
+        return json.loads((split_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(split_dir: Path, key: dict[str, Any]) -> bool:
+    """True only for a committed split written under exactly this key."""
+    manifest = read_manifest(split_dir)
+    return manifest is not None and manifest.get("format") == STORE_FORMAT and manifest.get("key") == key
+
+
+def load_split(split_dir: Path, key: dict[str, Any]) -> SplitEmbeddings:
+    """Open a committed split; refuse anything partial, foreign or truncated."""
+    manifest = read_manifest(split_dir)
+    if manifest is None or manifest.get("key") != key or manifest.get("format") != STORE_FORMAT:
+        raise ArtifactError(
+            f"{split_dir}: no complete embeddings for this task and encoder. Run the encode stage "
+            "(stage 1) again; it rewrites the split."
+        )
+    dtype = np.dtype(manifest["frame_dtype"])
+    shape = (manifest["num_frames"], manifest["dim"])
+    frames_path = split_dir / "frames.bin"
+    expected = shape[0] * shape[1] * dtype.itemsize
+    if not frames_path.is_file() or frames_path.stat().st_size != expected:
+        raise ArtifactError(
+            f"{frames_path}: expected {expected} bytes for {shape} {dtype.name}; the store is damaged. "
+            f"Delete {split_dir} and run stage 1 again."
+        )
+    frames = np.memmap(frames_path, dtype=dtype, mode="r", shape=shape)
+    offsets = np.load(split_dir / "offsets.npy")
+    pooled = np.load(split_dir / "pooled.npy")
+    with open(split_dir / "samples.jsonl", encoding="utf-8") as handle:
+        samples = [json.loads(line) for line in handle]
+    if not (len(samples) == manifest["num_clips"] == len(pooled) == len(offsets) - 1):
+        raise ArtifactError(
+            f"{split_dir}: index and arrays disagree on the number of clips; delete it and re-encode."
+        )
+    return SplitEmbeddings(frames=frames, offsets=offsets, pooled=pooled, samples=samples, manifest=manifest)

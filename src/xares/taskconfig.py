@@ -1,0 +1,207 @@
+"""TaskConfig: everything that defines one task, validated strictly.
+
+Field names follow the public X-ARES task files so those files run unchanged. A misspelt or unknown
+field is an error that names it and suggests the closest real one: a silently ignored `epoch=50`
+would change the published protocol without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from xares.errors import TaskConfigError
+
+TaskType = Literal["clip", "frame", "contrastive", "asr"]
+MetricName = Literal[
+    "accuracy",
+    "mAP",
+    "segmentf1_macro",
+    "segmentf1_micro",
+    "recallatk_r1",
+    "WER_inv",
+    "EER",
+    "MAE",
+    "MSE",
+]
+CriterionName = Literal[
+    "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "AudioTextContrastiveLoss", "CTCLoss"
+]
+LOWER_IS_BETTER = frozenset({"EER", "MAE", "MSE"})
+
+
+@dataclass
+class _TaskFields:
+    # identity
+    name: str = ""
+    formal_name: str | None = None
+    domain: str = ""
+    private: bool = False
+    disabled: bool = False
+    # where the audio lives and comes from
+    env_root: str | Path = "env"
+    zenodo_id: str | None = None
+    generator: Callable[[Path], None] | None = None
+    force_download: bool = False
+    force_encode: bool = False
+    force_mlp: bool = False
+    force_knn: bool = False
+    use_mini_dataset: bool = False
+    pretrained_dependencies: list[str] | None = None
+    # splits
+    train_split: str | None = "train"
+    valid_split: str | None = "valid"
+    test_split: str | None = "test"
+    k_fold_splits: list[Any] | None = None
+    audio_tar_name_of_split: dict[Any, str] = field(default_factory=dict)
+    mini_audio_tar_name_of_split: dict[Any, str] = field(default_factory=dict)
+    encoded_tar_name_of_split: dict[Any, str] = field(default_factory=dict)
+    # encoding
+    encoder: Any = None
+    crop_length: float | None = None
+    batch_size_encode: int = 16
+    num_encoder_workers: int = 4
+    save_encoded_per_batches: int = 2000
+    # labels and the head
+    label_processor: Callable[[dict], Any] | None = None
+    merge_processor: Callable[..., Any] | None = None
+    task_type: TaskType = "clip"
+    output_dim: int | None = None
+    metric: MetricName = "accuracy"
+    metric_args: dict[str, Any] = field(default_factory=dict)
+    criterion: CriterionName = "CrossEntropyLoss"
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    batch_size_train: int = 32
+    batch_size_valid: int | None = None
+    num_training_workers: int = 0
+    num_validation_workers: int = 0
+    sort_by_length: bool = False
+    do_mlp: bool = True
+    do_knn: bool = True
+    knn_k: int = 10
+    knn_temperature: float = 0.07
+    eval_weight: int | None = None
+    seed: int = 42
+    description: str = ""
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(_TaskFields))
+
+
+def _unknown_field_error(name: str) -> TaskConfigError:
+    close = difflib.get_close_matches(name, sorted(_FIELD_NAMES), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return TaskConfigError(
+        f"TaskConfig has no field {name!r}.{hint} Valid fields: {', '.join(sorted(_FIELD_NAMES))}."
+    )
+
+
+class TaskConfig(_TaskFields):
+    """A task's definition. Build it with keywords; unknown keywords and attributes are refused."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        for key in kwargs:
+            if key not in _FIELD_NAMES:
+                raise _unknown_field_error(key)
+        super().__init__(**kwargs)
+        self.validate()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _FIELD_NAMES:
+            raise _unknown_field_error(name)
+        object.__setattr__(self, name, value)
+
+    # ----- derived views ------------------------------------------------------------------
+    @property
+    def display_name(self) -> str:
+        return self.formal_name or self.name
+
+    @property
+    def task_dir(self) -> Path:
+        return Path(self.env_root) / self.name
+
+    @property
+    def is_kfold(self) -> bool:
+        return bool(self.k_fold_splits)
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+    def data_splits(self) -> list[Any]:
+        """Every split (or fold) whose audio the task needs, each once, in a stable order."""
+        if self.is_kfold:
+            return list(self.k_fold_splits)
+        seen: list[Any] = []
+        for split in (self.train_split, self.valid_split, self.test_split):
+            if split is not None and split not in seen:
+                seen.append(split)
+        return seen
+
+    def shard_pattern(self, split: Any) -> str:
+        patterns = (
+            self.mini_audio_tar_name_of_split if self.use_mini_dataset else self.audio_tar_name_of_split
+        )
+        if split in patterns:
+            return patterns[split]
+        if self.is_kfold:
+            return f"wds-audio-fold-{split}-*.tar"
+        return f"{split}*.tar"
+
+    def validate(self) -> None:
+        """Check values, not only names: a wrong type here would surface hours later."""
+        where = f"task {self.name!r}" if self.name else "TaskConfig"
+        if not self.name or not isinstance(self.name, str):
+            raise TaskConfigError(f"{where}: 'name' must be a non-empty string (it names env_root/<name>/).")
+        if "/" in self.name or self.name.startswith("."):
+            raise TaskConfigError(f"{where}: 'name' must be a plain directory name, got {self.name!r}.")
+        for attr, literal in (("task_type", TaskType), ("metric", MetricName), ("criterion", CriterionName)):
+            allowed = get_args(literal)
+            value = getattr(self, attr)
+            if value not in allowed:
+                close = difflib.get_close_matches(str(value), allowed, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise TaskConfigError(f"{where}: {attr}={value!r} is not one of {list(allowed)}.{hint}")
+        for attr in ("epochs", "batch_size_train", "batch_size_encode", "knn_k"):
+            value = getattr(self, attr)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TaskConfigError(f"{where}: {attr} must be a positive integer, got {value!r}.")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise TaskConfigError(
+                f"{where}: learning_rate must be a positive number, got {self.learning_rate!r}."
+            )
+        if self.crop_length is not None and not (
+            isinstance(self.crop_length, (int, float)) and self.crop_length > 0
+        ):
+            raise TaskConfigError(f"{where}: crop_length must be a positive number of seconds or None.")
+        if self.k_fold_splits is not None and len(self.k_fold_splits) < 2:
+            raise TaskConfigError(
+                f"{where}: k_fold_splits needs at least two folds, got {self.k_fold_splits!r}."
+            )
+        if not self.is_kfold and (self.train_split is None or self.test_split is None):
+            raise TaskConfigError(f"{where}: set train_split and test_split, or k_fold_splits.")
+        if self.task_type == "clip" and self.output_dim is not None and self.output_dim < 1:
+            raise TaskConfigError(f"{where}: output_dim must be positive, got {self.output_dim!r}.")
+        if self.eval_weight is not None and (not isinstance(self.eval_weight, int) or self.eval_weight < 0):
+            raise TaskConfigError(f"{where}: eval_weight must be a non-negative integer or None.")
+        if self.label_processor is not None and not callable(self.label_processor):
+            raise TaskConfigError(
+                f"{where}: label_processor must be callable (it receives the sample's JSON)."
+            )
+
+    def data_fingerprint(self) -> str:
+        """Hash of the fields that decide which audio goes into which split, and how it is cut."""
+        identity = {
+            "name": self.name,
+            "splits": [str(s) for s in self.data_splits()],
+            "patterns": {str(s): self.shard_pattern(s) for s in self.data_splits()},
+            "crop_length": self.crop_length,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()

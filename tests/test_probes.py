@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+from xares.metrics import get_metric
+from xares.probes.knn import knn_class_scores
+from xares.probes.linear import LinearProbeSettings, epoch_learning_rate, train_linear_probe
+
+
+def blobs(seed, n_per_class=40, classes=4, dim=16, spread=1.0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, dim)) * 3
+    x = np.concatenate(
+        [centres[c] + spread * rng.standard_normal((n_per_class, dim)) for c in range(classes)]
+    )
+    y = np.repeat(np.arange(classes), n_per_class)
+    return x.astype(np.float32), y
+
+
+def test_cosine_schedule_matches_the_protocol():
+    assert epoch_learning_rate(1e-3, 0, 10) == pytest.approx(1e-3)
+    assert epoch_learning_rate(1e-3, 5, 10) == pytest.approx(0.55e-3)
+    assert epoch_learning_rate(1e-3, 9, 10) > 0.1e-3
+    assert epoch_learning_rate(1e-3, 3, 1) == 1e-3
+
+
+def test_linear_probe_learns_and_is_deterministic():
+    settings = LinearProbeSettings(
+        epochs=10, learning_rate=1e-2, batch_size=16, criterion="CrossEntropyLoss", seed=7
+    )
+    train, valid, test = blobs(0), blobs(0), blobs(0)
+    kwargs = dict(output_dim=4, metric=get_metric("accuracy"), settings=settings)
+    first = train_linear_probe(train, valid, test, **kwargs)
+    second = train_linear_probe(train, valid, test, **kwargs)
+    assert first.score > 0.9
+    assert first.score == second.score and np.array_equal(first.test_outputs, second.test_outputs)
+
+
+def test_linear_probe_on_random_labels_is_at_chance():
+    x, _ = blobs(1, n_per_class=100)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, len(x))
+    settings = LinearProbeSettings(
+        epochs=5, learning_rate=1e-3, batch_size=32, criterion="CrossEntropyLoss", seed=0
+    )
+    outcome = train_linear_probe(
+        (x[:300], y[:300]),
+        None,
+        (x[300:], y[300:]),
+        output_dim=4,
+        metric=get_metric("accuracy"),
+        settings=settings,
+    )
+    assert outcome.score < 0.45
+
+
+def test_multilabel_and_regression_heads_train():
+    x, y = blobs(2)
+    multi_hot = np.eye(4, dtype=np.float32)[y]
+    settings = LinearProbeSettings(
+        epochs=10, learning_rate=1e-2, batch_size=16, criterion="BCEWithLogitsLoss", seed=0
+    )
+    outcome = train_linear_probe(
+        (x, multi_hot),
+        (x, multi_hot),
+        (x, multi_hot),
+        output_dim=4,
+        metric=get_metric("mAP"),
+        settings=settings,
+    )
+    assert outcome.score > 0.9
+    target = x[:, :1].sum(axis=1) * 0.5
+    reg = LinearProbeSettings(epochs=30, learning_rate=1e-2, batch_size=16, criterion="MSELoss", seed=0)
+    outcome = train_linear_probe(
+        (x, target), (x, target), (x, target), output_dim=1, metric=get_metric("MSE"), settings=reg
+    )
+    assert outcome.score < np.var(target)
+
+
+def test_knn_on_separable_clusters():
+    train_x, train_y = blobs(3)
+    votes = knn_class_scores(train_x, train_y, train_x[::7], num_classes=4, k=10, temperature=0.07)
+    assert votes.shape == (len(train_x[::7]), 4)
+    assert np.mean(votes.argmax(1) == train_y[::7]) > 0.95
+    np.testing.assert_allclose(votes.sum(1), 1.0, rtol=1e-5)
+
+
+def test_knn_is_per_clip_cosine():
+    # scaling a training clip must not change anything: cosine similarity normalises each clip
+    train_x, train_y = blobs(4)
+    query = train_x[:5] + 0.1
+    scaled = train_x * np.linspace(0.1, 10, len(train_x))[:, None].astype(np.float32)
+    a = knn_class_scores(train_x, train_y, query, num_classes=4)
+    b = knn_class_scores(scaled, train_y, query, num_classes=4)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_metrics():
+    logits = np.array([[2.0, 0.1], [0.2, 0.9], [0.3, 0.1]])
+    assert get_metric("accuracy").compute(logits, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    targets = np.array([[1, 0], [0, 1], [1, 0]])
+    assert get_metric("mAP").compute(logits, targets) == pytest.approx(1.0)
+    assert get_metric("EER").compute(logits, np.array([0, 1, 0])) == pytest.approx(0.0)
+    assert get_metric("MSE").compute(np.array([[1.0], [3.0]]), np.array([2.0, 2.0])) == 1.0
+    assert not get_metric("MSE").better(2.0, 1.0) and get_metric("accuracy").better(0.6, 0.5)
+    assert not get_metric("accuracy").better(0.5, 0.5)
+    with pytest.raises(KeyError, match="Did you mean 'mAP'"):
+        get_metric("map")
