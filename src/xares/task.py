@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from xares.encode import EncodeOptions, encode_split
 from xares.encoder import EncoderInfo, describe_encoder, import_file
 from xares.errors import EncoderError, TaskConfigError
 from xares.metrics import get_metric
-from xares.probe import run_probes
+from xares.probes import get_probe
 from xares.store import is_complete, load_split, read_manifest, write_json_atomic
 from xares.taskconfig import TaskConfig
 
@@ -63,6 +64,7 @@ class TaskResult:
     seed: int = 42
     timings: dict[str, float] = field(default_factory=dict)
     folds: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # secondary metrics, e.g. recall@5
     cached: bool = False
 
     def __iter__(self):
@@ -177,6 +179,8 @@ class XaresTask:
                     "test_split",
                 )
             },
+            "metric_args": {k: v for k, v in config.metric_args.items() if k != "hop_size_in_ms"},
+            "hop_size_in_ms": self.encoder_info.hop_size_in_ms,
             "folds": [str(f) for f in config.k_fold_splits or []],
             "label_processor": _callable_identity(config.label_processor),
         }
@@ -194,6 +198,8 @@ class XaresTask:
         force = self.options.overwrite == "all" or self.config.force_encode
         self.store_root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.store_root) + ".lock"):
+            for leftover in self.store_root.glob(".*.tmp-*"):  # from a run killed mid-write
+                shutil.rmtree(leftover, ignore_errors=True)
             for split in self.config.data_splits():
                 key = self.store_key(split)
                 if is_complete(self.split_dir(split), key) and not force:
@@ -228,12 +234,14 @@ class XaresTask:
             self.result.cached = True
         else:
             splits = {s: load_split(self.split_dir(s), self.store_key(s)) for s in config.data_splits()}
-            outcome = run_probes(config, splits, seed=config.seed)
+            hop = float(config.metric_args.get("hop_size_in_ms") or self.encoder_info.hop_size_in_ms)
+            outcome = get_probe(config.task_type)(config, splits, seed=config.seed, hop_size_in_ms=hop)
             scores = {
                 "mlp_score": outcome.mlp_score,
                 "knn_score": outcome.knn_score,
                 "num_test_clips": outcome.num_test_clips,
                 "folds": outcome.folds,
+                "metrics": outcome.metrics,
             }
             write_json_atomic(path, scores)
             self._apply_scores(scores)
@@ -245,6 +253,7 @@ class XaresTask:
         self.result.knn_score = scores["knn_score"]
         self.result.num_test_clips = scores["num_test_clips"]
         self.result.folds = scores["folds"]
+        self.result.metrics = scores.get("metrics", {})
         if self.config.eval_weight is None:
             self.result.eval_weight = scores["num_test_clips"]
 

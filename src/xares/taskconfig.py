@@ -29,6 +29,7 @@ MetricName = Literal[
     "EER",
     "MAE",
     "MSE",
+    "pearson",
 ]
 CriterionName = Literal[
     "CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "AudioTextContrastiveLoss", "CTCLoss"

@@ -1,0 +1,75 @@
+"""Probes: embedding store -> scores. One module per task type; this module picks the right one.
+
+Every probe has the signature `probe(config, splits, *, seed, hop_size_in_ms) -> ProbeResult`, where
+`splits` maps each split (or fold) of the task to its SplitEmbeddings. Probes never touch audio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xares.errors import TaskConfigError
+
+# task_type -> "module:function"; modules are imported on first use, so a task type's optional
+# dependencies (transformers for the public ASR protocol, say) are only needed by its tasks.
+PROBES: dict[str, str] = {
+    "clip": "xares.probes.clip:run_clip_probe",
+}
+
+
+@dataclass
+class ProbeResult:
+    """Scores of one task: the headline MLP and kNN scores, secondary metrics, and per-fold details."""
+
+    mlp_score: float | None
+    knn_score: float | None
+    num_test_clips: int
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_folds(cls, folds: list[dict[str, Any]], metric_names: tuple[str, ...] = ()) -> ProbeResult:
+        """Average fold scores with a plain mean, as published; `metric_names` are secondary metrics."""
+
+        def mean_of(name: str) -> float | None:
+            values = [f[name] for f in folds if f.get(name) is not None]
+            return float(np.mean(values)) if values else None
+
+        return cls(
+            mlp_score=mean_of("mlp_score"),
+            knn_score=mean_of("knn_score"),
+            num_test_clips=int(sum(f["num_test"] for f in folds)),
+            folds=folds,
+            metrics={name: value for name in metric_names if (value := mean_of(name)) is not None},
+        )
+
+
+def split_arrangements(config: Any) -> list[tuple[str, list[Any], Any, Any]]:
+    """(label, train splits, validation split, test split) for each model the task trains.
+
+    k-fold tasks hold out each fold in turn; as published, the held-out fold is both the validation
+    and the test set. Single-split tasks train once.
+    """
+    if config.is_kfold:
+        return [
+            (f"fold {held_out}", [s for s in config.k_fold_splits if s != held_out], held_out, held_out)
+            for held_out in config.k_fold_splits
+        ]
+    return [("test", [config.train_split], config.valid_split, config.test_split)]
+
+
+ProbeFunction = Callable[..., ProbeResult]
+
+
+def get_probe(task_type: str) -> ProbeFunction:
+    if task_type not in PROBES:
+        raise TaskConfigError(
+            f"no probe for task_type {task_type!r}; this X-ARES has probes for {sorted(PROBES)}."
+        )
+    module_name, _, function = PROBES[task_type].partition(":")
+    return getattr(importlib.import_module(module_name), function)

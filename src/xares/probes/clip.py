@@ -1,4 +1,4 @@
-"""Stage 2: embedding store -> scores, for clip-level tasks (classification, multi-label, regression).
+"""Probes of clip-level tasks (classification, multi-label, regression) on pooled clip embeddings.
 
 Labels are made here from each clip's stored JSON by the task's label_processor, so fixing a label
 processor never forces a re-encode. k-fold tasks hold out each fold in turn; their score is the plain
@@ -8,27 +8,19 @@ mean over folds, as published.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from xares.errors import LabelError, TaskConfigError
+from xares.errors import LabelError
 from xares.metrics import get_metric
+from xares.probes import ProbeResult, split_arrangements
 from xares.probes.knn import knn_class_scores
 from xares.probes.linear import LinearProbeSettings, train_linear_probe
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ProbeResult:
-    mlp_score: float | None
-    knn_score: float | None
-    num_test_clips: int
-    folds: list[dict[str, Any]] = field(default_factory=list)
 
 
 def default_label(meta: dict) -> Any:
@@ -85,13 +77,10 @@ def _output_dim(config: TaskConfig, targets: list[np.ndarray]) -> int:
     return 1
 
 
-def run_probes(config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: int) -> ProbeResult:
+def run_clip_probe(
+    config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: int, hop_size_in_ms: float
+) -> ProbeResult:
     """Train and score the linear head (and kNN where meaningful) on every train/test arrangement."""
-    if config.task_type != "clip":
-        raise TaskConfigError(
-            f"task {config.name!r}: task_type {config.task_type!r} has no probe in this version of X-ARES; "
-            "only 'clip' tasks can be scored."
-        )
     metric = get_metric(config.metric)
     targets = {split: make_targets(config, split, data) for split, data in splits.items()}
     output_dim = _output_dim(config, list(targets.values()))
@@ -104,16 +93,8 @@ def run_probes(config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: 
     )
     use_knn = config.do_knn and config.criterion == "CrossEntropyLoss"
 
-    arrangements = []
-    if config.is_kfold:
-        for held_out in config.k_fold_splits:
-            train_splits = [s for s in config.k_fold_splits if s != held_out]
-            arrangements.append((f"fold {held_out}", train_splits, held_out, held_out))
-    else:
-        arrangements.append(("test", [config.train_split], config.valid_split, config.test_split))
-
     folds = []
-    for label, train_splits, valid_split, test_split in arrangements:
+    for label, train_splits, valid_split, test_split in split_arrangements(config):
         train_x = np.concatenate([splits[s].pooled for s in train_splits])
         train_y = np.concatenate([targets[s] for s in train_splits])
         test = (splits[test_split].pooled, targets[test_split])
@@ -144,13 +125,4 @@ def run_probes(config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: 
         folds.append(fold)
         logger.info("%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k != "name"})
 
-    def mean_of(name: str) -> float | None:
-        values = [f[name] for f in folds if name in f]
-        return float(np.mean(values)) if values else None
-
-    return ProbeResult(
-        mlp_score=mean_of("mlp_score"),
-        knn_score=mean_of("knn_score"),
-        num_test_clips=int(sum(f["num_test"] for f in folds)),
-        folds=folds,
-    )
+    return ProbeResult.from_folds(folds)
