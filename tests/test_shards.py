@@ -73,7 +73,7 @@ def test_wav_subtypes_decode(subtype):
 
 
 def test_flac_and_ogg_decode():
-    for fmt, ext in (("FLAC", "flac"), ("OGG", "ogg")):
+    for fmt, ext in (("FLAC", "flac"), ("OGG", "ogg"), ("MP3", "mp3")):
         assert decode_audio(_sample(audio_to_bytes(tone(), 16000, fmt), ext), 16000).size > 7000
 
 

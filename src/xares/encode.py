@@ -13,7 +13,6 @@ import itertools
 import logging
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from xares.data.shards import RawSample, decode_audio, find_shards, iter_shard
+from xares.data.decoding import decode_in_order, default_decode_workers
+from xares.data.shards import RawSample, find_shards, iter_shard
 from xares.encoder import EncoderInfo
 from xares.errors import EncoderError
 from xares.store import SplitWriter
@@ -35,7 +35,7 @@ class EncodeOptions:
     """How the encode stage runs; none of these change an embedding beyond float tolerance."""
 
     device: str | None = None  # None: CUDA when available, else CPU
-    decode_threads: int = 2
+    decode_workers: int | None = None  # processes that decode and resample; None: one per CPU core
     window_clips: int = 512
     frame_dtype: str = "float16"
 
@@ -145,28 +145,29 @@ def encode_split(
     stats = EncodeStats()
     started = time.perf_counter()
     writer = SplitWriter(split_dir, key, dim=info.output_dim, frame_dtype=options.frame_dtype)
+    workers = options.decode_workers if options.decode_workers is not None else default_decode_workers()
     try:
-        samples = iter_split_samples(config, split)
-        with ThreadPoolExecutor(max_workers=max(1, options.decode_threads)) as pool:
-            while window := list(itertools.islice(samples, options.window_clips)):
-                waves = pool.map(lambda s: decode_audio(s, rate), window)
-                segments = [
-                    Segment(
-                        wave=crop,
-                        record={
-                            "key": sample.key,
-                            "shard": sample.shard.name,
-                            "crop": index,
-                            "num_samples": int(crop.shape[0]),
-                            "meta": sample.meta,
-                        },
-                    )
-                    for sample, wave in zip(window, waves, strict=True)
-                    for index, crop in enumerate(cut_crops(wave, crop_samples))
-                ]
-                _encode_window(encoder, segments, writer, config, split, device, info.pads_safely)
-                stats.clips += len(segments)
-                stats.audio_seconds += sum(s.wave.shape[0] for s in segments) / rate
+        decoded = decode_in_order(
+            iter_split_samples(config, split), rate, workers=workers, lookahead=2 * options.window_clips
+        )
+        while window := list(itertools.islice(decoded, options.window_clips)):
+            segments = [
+                Segment(
+                    wave=crop,
+                    record={
+                        "key": sample.key,
+                        "shard": sample.shard.name,
+                        "crop": index,
+                        "num_samples": int(crop.shape[0]),
+                        "meta": sample.meta,
+                    },
+                )
+                for sample, wave in window
+                for index, crop in enumerate(cut_crops(wave, crop_samples))
+            ]
+            _encode_window(encoder, segments, writer, config, split, device, info.pads_safely)
+            stats.clips += len(segments)
+            stats.audio_seconds += sum(s.wave.shape[0] for s in segments) / rate
         stats.wall_seconds = time.perf_counter() - started
         writer.commit({"audio_seconds": round(stats.audio_seconds, 3), "device": str(device)})
     except BaseException:

@@ -158,6 +158,11 @@ def decode_audio(sample: RawSample, target_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono)
 
 
+def decode_many(samples: list[RawSample], target_rate: int) -> list[np.ndarray]:
+    """Decode a chunk of samples; the unit of work of a decoding process (one round trip per chunk)."""
+    return [decode_audio(sample, target_rate) for sample in samples]
+
+
 def _decoder_message(exc: Exception) -> str:
     """libsndfile's message without the repr of our in-memory buffer."""
     return re.sub(r"Error opening <[^>]*>: ", "", str(exc)).rstrip(".")

@@ -1,0 +1,97 @@
+"""Decoding and resampling in worker processes, in order, with a bounded look-ahead.
+
+Decoding (libsndfile) and resampling (soxr) of compressed or 44.1 kHz audio is usually the slowest
+part of the encode stage on a GPU machine. Worker processes decode chunks of samples while the main
+process runs the encoder; at most `lookahead` samples are in flight, so memory stays flat whatever
+the number of clips. Workers are started by a fork server that preloads only this light module (no
+torch), so starting them costs well under a second and never forks a process that holds threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import numpy as np
+
+from xares.data.shards import RawSample, decode_audio, decode_many
+
+
+def default_decode_workers() -> int:
+    return max(1, min(16, os.cpu_count() or 1))
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def shared_pool(workers: int) -> ProcessPoolExecutor:
+    """One decoding pool per process and size, kept for every split and task of the run."""
+    pool = _POOLS.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=_context())
+    return pool
+
+
+@atexit.register
+def _shutdown_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _POOLS.clear()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["xares.data.shards"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def decode_in_order(
+    samples: Iterable[RawSample],
+    target_rate: int,
+    *,
+    workers: int,
+    chunk_size: int = 8,
+    lookahead: int = 1024,
+) -> Iterator[tuple[RawSample, np.ndarray]]:
+    """Yield (sample, mono waveform at target_rate) in input order; errors surface at their sample."""
+    if workers <= 1:
+        for sample in samples:
+            yield sample, decode_audio(sample, target_rate)
+        return
+    pool = shared_pool(workers)
+    pending: deque[tuple[list[RawSample], Future]] = deque()
+    in_flight = 0
+    chunk: list[RawSample] = []
+
+    def submit(batch: list[RawSample]) -> None:
+        nonlocal in_flight
+        pending.append((batch, pool.submit(decode_many, batch, target_rate)))
+        in_flight += len(batch)
+
+    def drain_one() -> Iterator[tuple[RawSample, np.ndarray]]:
+        nonlocal in_flight
+        batch, future = pending.popleft()
+        in_flight -= len(batch)
+        yield from zip(batch, future.result(), strict=True)
+
+    try:
+        for sample in samples:
+            chunk.append(sample)
+            if len(chunk) >= chunk_size:
+                submit(chunk)
+                chunk = []
+            while in_flight >= lookahead:
+                yield from drain_one()
+        if chunk:
+            submit(chunk)
+        while pending:
+            yield from drain_one()
+    finally:
+        for _, future in pending:  # an error or an abandoned generator: drop the look-ahead
+            future.cancel()
