@@ -53,5 +53,5 @@ class MelEncoder(torch.nn.Module):
             center=False,
             return_complex=True,
         )
-        power = spectrum.abs().pow(2).transpose(1, 2)  # [B, T', n_fft // 2 + 1]
+        power = (spectrum.real.square() + spectrum.imag.square()).transpose(1, 2)  # [B, T', n_fft // 2 + 1]
         return torch.log(power @ self.mel_matrix + 1e-6)

@@ -36,7 +36,9 @@ class EncodeOptions:
 
     device: str | None = None  # None: CUDA when available, else CPU
     decode_workers: int | None = None  # processes that decode and resample; None: one per CPU core
-    window_clips: int = 512
+    window_clips: int = 256  # clips grouped into length-sorted batches at a time ...
+    window_seconds: float = 600.0  # ... or fewer, so that memory stays flat for long clips
+    lookahead_clips: int = 256  # decoded ahead by the workers while the encoder runs
     frame_dtype: str = "float16"
 
 
@@ -119,8 +121,6 @@ def validate_output(output: Any, *, batch_size: int, dim: int) -> None:
         )
     if output.shape[1] < 1:
         raise EncoderError("the encoder returned zero frames; every clip needs at least one frame.")
-    if not torch.isfinite(output).all():
-        raise EncoderError("the encoder returned NaN or Inf values.")
 
 
 def iter_split_samples(config: TaskConfig, split: Any) -> Iterator[RawSample]:
@@ -148,9 +148,9 @@ def encode_split(
     workers = options.decode_workers if options.decode_workers is not None else default_decode_workers()
     try:
         decoded = decode_in_order(
-            iter_split_samples(config, split), rate, workers=workers, lookahead=2 * options.window_clips
+            iter_split_samples(config, split), rate, workers=workers, lookahead=options.lookahead_clips
         )
-        while window := list(itertools.islice(decoded, options.window_clips)):
+        while window := _next_window(decoded, options.window_clips, options.window_seconds * rate):
             segments = [
                 Segment(
                     wave=crop,
@@ -174,6 +174,17 @@ def encode_split(
         writer.abort()
         raise
     return stats
+
+
+def _next_window(decoded: Iterator[tuple[RawSample, np.ndarray]], max_clips: int, max_samples: float) -> list:
+    window: list[tuple[RawSample, np.ndarray]] = []
+    total = 0
+    for item in decoded:
+        window.append(item)
+        total += item[1].shape[0]
+        if len(window) >= max_clips or total >= max_samples:
+            break
+    return window
 
 
 def _encode_window(

@@ -101,7 +101,10 @@ class SplitWriter:
                 f"clip {record.get('key')!r}: frames of shape {frames.shape} do not fit dimension {self.dim}"
             )
         if not np.isfinite(frames).all():
-            raise ArtifactError(f"clip {record.get('key')!r}: the encoder produced NaN or Inf frames")
+            raise ArtifactError(
+                f"shard {record.get('shard')}, sample {record.get('key')!r}: the encoder produced NaN or Inf "
+                "frames. Check the encoder on this clip (log of zero? division by a zero norm?)."
+            )
         self._pooled.append(frames.mean(axis=0, dtype=np.float64).astype(np.float32))
         self._frames.write(np.ascontiguousarray(frames, dtype=self.frame_dtype).tobytes())
         self._offsets.append(self._offsets[-1] + frames.shape[0])

@@ -3,8 +3,7 @@
 Decoding (libsndfile) and resampling (soxr) of compressed or 44.1 kHz audio is usually the slowest
 part of the encode stage on a GPU machine. Worker processes decode chunks of samples while the main
 process runs the encoder; at most `lookahead` samples are in flight, so memory stays flat whatever
-the number of clips. Workers are started by a fork server that preloads only this light module (no
-torch), so starting them costs well under a second and never forks a process that holds threads.
+the number of clips. One pool serves every split and task of a process, so it starts once.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,10 +44,15 @@ def _shutdown_pools() -> None:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["xares.data.shards"])
-        return context
+    """fork where the platform has it, as torch's DataLoader does.
+
+    A fork server or spawn would re-run the user's main script in every worker, which hangs a script
+    that calls XaresTask(...).run() without an `if __name__ == "__main__":` guard. The forked
+    workers only run libsndfile, soxr and numpy, never torch, so the threads torch holds in the
+    parent do not matter to them.
+    """
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
 
