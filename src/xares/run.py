@@ -120,7 +120,10 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
         encoder_dict = describe_encoder(encoder, args.encoder).to_dict()
 
     options = RunOptions(
-        overwrite=args.overwrite, encode=EncodeOptions(device=args.device), zenodo_base_url=args.zenodo_url
+        overwrite=args.overwrite,
+        encode=EncodeOptions(device=args.device),
+        zenodo_base_url=args.zenodo_url,
+        progress=sys.stderr.isatty(),
     )
     units = [
         TaskUnit(
