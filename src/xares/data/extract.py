@@ -247,7 +247,7 @@ def _extract_zip(archive: Path, root: Path) -> None:
             parts = _member_parts(archive, name)
             # Unix zips keep st_mode in the high 16 bits; 0 means "no Unix information" (a plain file).
             file_type = stat.S_IFMT(info.external_attr >> 16)
-            if info.is_dir() or file_type == stat.S_IFDIR:
+            if name.endswith("/") or file_type == stat.S_IFDIR:  # is_dir() fails on an empty name
                 _make_dir(archive, root, name, parts)
             elif file_type == stat.S_IFLNK:
                 link = zf.read(info).decode("utf-8", errors="surrogateescape")
