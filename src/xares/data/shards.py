@@ -215,12 +215,19 @@ def write_shards(
                 for key, audio, ext, meta in chunk:
                     _add_member(tar, f"{key}.{ext}", audio)
                     _add_member(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+            os.chmod(tmp_name, _file_mode())  # mkstemp creates 0600; shards are ordinary data files
             os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         written.append(target)
     return written
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
