@@ -30,8 +30,19 @@ def suite_results(tmp_path_factory):
     for encoder in ("mel/mel_encoder.py", "random/random_encoder.py"):
         out = workdir / f"{Path(encoder).stem}.json"
         run = subprocess.run(
-            [sys.executable, "-m", "xares.run", str(ROOT / "example" / encoder), *tasks, "--results", str(out)],
-            cwd=workdir, capture_output=True, text=True, timeout=900,
+            [
+                sys.executable,
+                "-m",
+                "xares.run",
+                str(ROOT / "example" / encoder),
+                *tasks,
+                "--results",
+                str(out),
+            ],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         assert run.returncode == 0, run.stdout + run.stderr
         results[Path(encoder).stem] = {t["name"]: t for t in load_results(out)["tasks"]}
