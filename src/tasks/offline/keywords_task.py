@@ -1,7 +1,6 @@
 """Offline keyword spotting: 12 English words spoken by espeak-ng voices; test voices unseen in training."""
 
 from xares.data.offline.keywords import WORDS, generate
-
 from xares.errors import LabelError
 from xares.task import TaskConfig
 

@@ -1,7 +1,6 @@
 """Offline multi-label tagging: mixtures of 1-3 synthetic sources, scored by mAP (FSD50k-shaped)."""
 
 from xares.data.offline.mixtures import CLASSES, generate
-
 from xares.errors import LabelError
 from xares.task import TaskConfig
 

@@ -1,7 +1,6 @@
 """Offline sound classes: ESC-50-shaped 5-fold classification of synthetic sound classes."""
 
 from xares.data.offline.sound_classes import CLASSES, generate
-
 from xares.task import TaskConfig
 
 
