@@ -32,53 +32,62 @@ from xares.encode import EncodeOptions, encode_batch, plan_batches
 from xares.encoder import describe_encoder, load_encoder
 from xares.task import RunOptions, TaskConfig, XaresTask
 
-SHAPES = {  # name: (clips, seconds range, rate, format)
-    "esc50_like": (400, (5.0, 5.0), 44100, "WAV"),
-    "asv2015_like": (600, (2.0, 4.0), 16000, "FLAC"),
-    "desed_like": (180, (10.0, 10.0), 16000, "FLAC"),
+SHAPES = {  # name: (split -> clips, seconds range, rate, format)
+    "esc50_like": ({f"fold-{k}": 80 for k in range(1, 6)}, (5.0, 5.0), 44100, "WAV"),
+    "asv2015_like": ({"train": 400, "valid": 100, "test": 100}, (2.0, 4.0), 16000, "FLAC"),
+    "desed_like": ({"train": 120, "test": 60}, (10.0, 10.0), 16000, "FLAC"),
 }
 
 
-def build_dataset(root: Path) -> None:
-    rng = np.random.default_rng(0)
-    for name, (count, (low, high), rate, fmt) in SHAPES.items():
-        task_dir = root / name
-        if (task_dir / ".audio_tar_ready").exists():
-            continue
+def write_shape(out_dir: Path, name: str) -> None:
+    """Write one task's shards: tones in noise, labelled by the tone's frequency band (10 classes)."""
+    splits, (low, high), rate, fmt = SHAPES[name]
+    rng = np.random.default_rng(sorted(SHAPES).index(name))
+    ext = "wav" if fmt == "WAV" else "flac"
+    for split, count in splits.items():
         samples = []
         for i in range(count):
+            label = int(rng.integers(0, 10))
             seconds = rng.uniform(low, high)
             t = np.arange(int(seconds * rate)) / rate
-            wave = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 3000) * t) + 0.05 * rng.standard_normal(t.size)
-            ext = "wav" if fmt == "WAV" else "flac"
+            hz = 150 * 1.4**label * rng.uniform(0.97, 1.03)
+            wave = 0.2 * np.sin(2 * np.pi * hz * t) + 0.05 * rng.standard_normal(t.size)
             samples.append(
                 (
-                    f"{name}_{i:05d}",
+                    f"{name}_{split}_{i:05d}",
                     audio_to_bytes(wave.astype(np.float32), rate, fmt),
                     ext,
-                    {"label": int(i % 10)},
+                    {"label": label},
                 )
             )
-        write_shards(samples, task_dir, "train-*.tar", num_shards=4)
-        (task_dir / ".audio_tar_ready").write_text("{}")
+        write_shards(samples, out_dir, f"{split}-*.tar", num_shards=2)
+
+
+def build_dataset(root: Path) -> None:
+    for name in SHAPES:
+        task_dir = root / name
+        if not (task_dir / ".audio_tar_ready").exists():
+            write_shape(task_dir, name)
+            (task_dir / ".audio_tar_ready").write_text("{}")
 
 
 def task_config(root: Path, name: str, encoder: torch.nn.Module) -> TaskConfig:
+    splits = list(SHAPES[name][0])
     return TaskConfig(
         name=name,
         env_root=root,
         encoder=encoder,
-        train_split="train",
-        valid_split=None,
-        test_split="train",
+        k_fold_splits=splits,
+        audio_tar_name_of_split={s: f"{s}-*.tar" for s in splits},
         output_dim=10,
     )
 
 
 def all_samples(root: Path):
-    for name in SHAPES:
-        for shard in find_shards(root / name, "train*.tar"):
-            yield from iter_shard(shard)
+    for name, (splits, *_) in SHAPES.items():
+        for split in splits:
+            for shard in find_shards(root / name, f"{split}-*.tar"):
+                yield from iter_shard(shard)
 
 
 def peak_rss_mb() -> tuple[float, float]:
