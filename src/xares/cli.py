@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only print each file's URL, md5 and destination (the manual download fallback)",
     )
-    fetch.add_argument("--env-root", default="env", metavar="DIR", help="data root (default ./env)")
+    fetch.add_argument("--env-root", default=None, metavar="DIR", help="data root (default ./env)")
     fetch.add_argument(
         "--zenodo-url",
         default=None,

@@ -54,9 +54,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--env-root",
-        default="env",
+        default=None,
         metavar="DIR",
-        help="where audio shards, embeddings and score caches live (default ./env)",
+        help="where audio shards, embeddings and score caches live (default: the task's env_root, ./env)",
     )
     parser.add_argument(
         "--results",
@@ -129,7 +129,7 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
         TaskUnit(
             task_file=str(t),
             encoder_spec=encoder_spec,
-            env_root=str(args.env_root),
+            env_root=args.env_root,
             from_stage=args.from_stage,
             to_stage=args.to_stage,
             options=options,
@@ -156,7 +156,7 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
             "from_stage": args.from_stage,
             "to_stage": args.to_stage,
             "max_jobs": args.max_jobs,
-            "env_root": str(args.env_root),
+            "env_root": args.env_root or "env",
             "overwrite": args.overwrite,
             "seconds": round(time.perf_counter() - started, 3),
         }

@@ -31,7 +31,7 @@ _ENCODER_CACHE: dict[str, torch.nn.Module] = {}
 class TaskUnit:
     task_file: str
     encoder_spec: str | None
-    env_root: str
+    env_root: str | None  # None: each task's own env_root
     from_stage: int
     to_stage: int
     options: RunOptions
