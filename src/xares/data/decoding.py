@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.util
 import os
 import sys
 from collections import deque
@@ -32,6 +33,10 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     """One decoding pool per process and size, kept for every split and task of the run."""
     pool = _POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
+        if not _POOLS:
+            # A multiprocessing child (a task worker of --max-jobs) never runs atexit handlers, and
+            # at exit it joins its children: without this finaliser it would wait on idle decoders.
+            multiprocessing.util.Finalize(None, _shutdown_pools, exitpriority=100)
         pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=_context())
     return pool
 
@@ -39,7 +44,7 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
 @atexit.register
 def _shutdown_pools() -> None:
     for pool in _POOLS.values():
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
     _POOLS.clear()
 
 
