@@ -6,6 +6,7 @@ unpacks as `(mlp_score, knn_score)`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -25,6 +26,7 @@ from xares.encoder import EncoderInfo, describe_encoder, import_file
 from xares.errors import EncoderError, TaskConfigError
 from xares.metrics import get_metric
 from xares.probes import get_probe
+from xares.probes.linear import single_thread
 from xares.store import is_complete, load_split, read_manifest, write_json_atomic
 from xares.taskconfig import TaskConfig
 
@@ -235,7 +237,11 @@ class XaresTask:
         else:
             splits = {s: load_split(self.split_dir(s), self.store_key(s)) for s in config.data_splits()}
             hop = float(config.metric_args.get("hop_size_in_ms") or self.encoder_info.hop_size_in_ms)
-            outcome = get_probe(config.task_type)(config, splits, seed=config.seed, hop_size_in_ms=hop)
+            # Heads are small matrices: extra threads only add wake-ups, and on a busy machine spinning
+            # threads slow each step ~30x. The clip probe keeps them for its kNN matrix products.
+            threads = contextlib.nullcontext() if config.task_type == "clip" else single_thread()
+            with threads:
+                outcome = get_probe(config.task_type)(config, splits, seed=config.seed, hop_size_in_ms=hop)
             scores = {
                 "mlp_score": outcome.mlp_score,
                 "knn_score": outcome.knn_score,

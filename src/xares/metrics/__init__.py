@@ -14,6 +14,9 @@ import numpy as np
 
 from xares.metrics.classification import accuracy, equal_error_rate, mean_average_precision
 from xares.metrics.regression import mean_absolute_error, mean_squared_error, pearson_correlation
+from xares.metrics.retrieval import recallatk_r1
+from xares.metrics.segment import segment_f1_macro, segment_f1_micro
+from xares.metrics.wer import wer_inv
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ METRICS: dict[str, Metric] = {
         Metric("MAE", mean_absolute_error, higher_is_better=False),
         Metric("EER", equal_error_rate, higher_is_better=False),
         Metric("pearson", pearson_correlation),
+        Metric("segmentf1_macro", segment_f1_macro),  # takes hop_size_in_ms, segment_length_in_s
+        Metric("segmentf1_micro", segment_f1_micro),
+        Metric("WER_inv", wer_inv),
+        Metric("recallatk_r1", recallatk_r1),
     )
 }
 

@@ -19,6 +19,9 @@ from xares.errors import TaskConfigError
 # dependencies (transformers for the public ASR protocol, say) are only needed by its tasks.
 PROBES: dict[str, str] = {
     "clip": "xares.probes.clip:run_clip_probe",
+    "frame": "xares.probes.frame:run_frame_probe",
+    "contrastive": "xares.probes.retrieval:run_retrieval_probe",
+    "asr": "xares.probes.asr:run_asr_probe",
 }
 
 

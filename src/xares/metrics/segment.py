@@ -1,0 +1,169 @@
+"""Metrics of frame-level tasks (sound event detection, note activity): segment F1 and frame mAP.
+
+Segment F1 follows the published X-ARES definition, so scores stay comparable:
+
+1. predictions are binarised at sigmoid(logit) > 0.5, i.e. logit > 0;
+2. predictions and targets are max-pooled over time, per clip, in non-overlapping windows of
+   ceil(segment_length_in_s / (hop_size_in_ms / 1000)) frames; an incomplete final window is dropped;
+3. all (clip, segment) rows are stacked into one rows x classes indicator matrix;
+4. scikit-learn's f1_score with the requested average and zero_division=0 (a class with no positive in
+   truth or prediction scores 0 under "macro", as under upstream's default warning behaviour). With a
+   single class, macro and micro are both that class's F1 (upstream's call would treat the one column
+   as binary labels and score the negatives too).
+
+One choice upstream leaves open: a clip shorter than one window would contribute no row at all, and a
+split of such clips could not be scored. Here such a clip is kept as a single segment (max over all of
+its frames), so every clip always counts at least once. Clips of at least one window are pooled exactly
+as upstream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from xares.metrics.classification import mean_average_precision
+
+Average = Literal["macro", "micro"]
+
+# Ratios such as 0.3 s / 0.1 s evaluate to 2.9999999999999996 or 3.0000000000000004 in floating point;
+# a ratio this close to an integer is that integer, so float error never adds or drops a frame.
+_RATIO_TOLERANCE = 1e-9
+
+
+def segment_window(*, hop_size_in_ms: float, segment_length_in_s: float) -> int:
+    """Frames per segment: ceil(segment length / hop), e.g. 25 for 1 s at 40 ms, 3 for 0.1 s at 40 ms."""
+    if not (hop_size_in_ms and hop_size_in_ms > 0):
+        raise ValueError(f"hop_size_in_ms must be a positive number of milliseconds, got {hop_size_in_ms!r}")
+    if not (segment_length_in_s and segment_length_in_s > 0):
+        raise ValueError(
+            f"segment_length_in_s must be a positive number of seconds, got {segment_length_in_s!r}"
+        )
+    ratio = segment_length_in_s / (hop_size_in_ms / 1000.0)
+    nearest = round(ratio)
+    if abs(ratio - nearest) < _RATIO_TOLERANCE:
+        return max(1, int(nearest))
+    return max(1, math.ceil(ratio))
+
+
+def pool_segments(frames: np.ndarray, window: int) -> np.ndarray:
+    """Max over non-overlapping windows of `window` frames: [T, C] -> [max(1, T // window), C].
+
+    The incomplete final window is dropped, as upstream does; a clip shorter than one window becomes one
+    segment (see the module docstring).
+    """
+    count = frames.shape[0] // window
+    if count == 0:
+        return frames.max(axis=0, keepdims=True)
+    return frames[: count * window].reshape(count, window, frames.shape[1]).max(axis=1)
+
+
+def _check_pairs(outputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> None:
+    if len(outputs) != len(targets):
+        raise ValueError(f"got frame outputs of {len(outputs)} clips but targets of {len(targets)} clips")
+    if len(outputs) == 0:
+        raise ValueError("frame metrics need at least one clip")
+    classes = None
+    for index, (output, target) in enumerate(zip(outputs, targets, strict=True)):
+        if output.ndim != 2 or output.shape != target.shape or output.shape[0] < 1:
+            raise ValueError(
+                f"clip {index}: frame outputs {output.shape} and targets {target.shape} must both be "
+                "[T, C] with the same T >= 1 and C; pad or trim the targets to the clip's frames first."
+            )
+        if classes is not None and output.shape[1] != classes:
+            raise ValueError(f"clip {index} has {output.shape[1]} classes, the clips before it {classes}")
+        classes = output.shape[1]
+
+
+def segment_indicators(
+    frame_logits_per_clip: Sequence[np.ndarray],
+    frame_targets_per_clip: Sequence[np.ndarray],
+    *,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stacked (clip, segment) x class indicator matrices (truth, prediction) that F1 is taken on."""
+    _check_pairs(frame_logits_per_clip, frame_targets_per_clip)
+    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s)
+    truth = [pool_segments(np.asarray(t) > 0.5, window) for t in frame_targets_per_clip]
+    predicted = [pool_segments(np.asarray(o) > 0.0, window) for o in frame_logits_per_clip]
+    return np.concatenate(truth).astype(np.int8), np.concatenate(predicted).astype(np.int8)
+
+
+def segment_f1(
+    frame_logits_per_clip: Sequence[np.ndarray],
+    frame_targets_per_clip: Sequence[np.ndarray],
+    *,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+    average: Average,
+) -> float:
+    """Segment-based F1 of frame logits [T_i, C] against 0/1 frame targets [T_i, C], clip by clip."""
+    if average not in ("macro", "micro"):
+        raise ValueError(f"average must be 'macro' or 'micro', got {average!r}")
+    truth, predicted = segment_indicators(
+        frame_logits_per_clip,
+        frame_targets_per_clip,
+        hop_size_in_ms=hop_size_in_ms,
+        segment_length_in_s=segment_length_in_s,
+    )
+    if truth.shape[1] == 1:
+        # scikit-learn reads a one-column matrix as binary labels, not as one-class multi-label, and would
+        # average over "positive" and "negative" (micro then equals accuracy); one class means its own F1
+        return float(f1_score(truth[:, 0], predicted[:, 0], average="binary", zero_division=0))
+    return float(f1_score(truth, predicted, average=average, zero_division=0))
+
+
+def segment_f1_macro(
+    frame_logits_per_clip: Sequence[np.ndarray],
+    frame_targets_per_clip: Sequence[np.ndarray],
+    *,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> float:
+    """The metric registered as "segmentf1_macro" (DESED: 1 s segments)."""
+    return segment_f1(
+        frame_logits_per_clip,
+        frame_targets_per_clip,
+        hop_size_in_ms=hop_size_in_ms,
+        segment_length_in_s=segment_length_in_s,
+        average="macro",
+    )
+
+
+def segment_f1_micro(
+    frame_logits_per_clip: Sequence[np.ndarray],
+    frame_targets_per_clip: Sequence[np.ndarray],
+    *,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> float:
+    """The metric registered as "segmentf1_micro" (MAESTRO: 0.1 s segments)."""
+    return segment_f1(
+        frame_logits_per_clip,
+        frame_targets_per_clip,
+        hop_size_in_ms=hop_size_in_ms,
+        segment_length_in_s=segment_length_in_s,
+        average="micro",
+    )
+
+
+def frame_average_precision(
+    frame_logits_per_clip: Sequence[np.ndarray], frame_targets_per_clip: Sequence[np.ndarray]
+) -> float | None:
+    """Macro AP over classes on all frames of all clips (upstream's extra "frame_mAP").
+
+    Threshold-free, so it tells a head that ranks frames well but sits on the wrong side of 0.5 from one
+    that has learnt nothing. Classes without a positive frame are left out (see mean_average_precision);
+    None when no frame of any class is positive.
+    """
+    _check_pairs(frame_logits_per_clip, frame_targets_per_clip)
+    targets = np.concatenate([np.asarray(t) > 0.5 for t in frame_targets_per_clip]).astype(np.int8)
+    if not targets.any():
+        return None
+    outputs = np.concatenate([np.asarray(o, dtype=np.float32) for o in frame_logits_per_clip])
+    return mean_average_precision(outputs, targets)

@@ -1,0 +1,440 @@
+"""Probe of frame-level tasks (sound event detection like DESED, note activity like MAESTRO).
+
+The head is the X-ARES "MLP": LayerNorm + Linear applied to every stored frame on its own, trained with
+BCEWithLogitsLoss, Adam, the per-epoch cosine schedule, the epoch with the best validation segment F1
+kept (a tie keeps the earlier one) and scored once on test. k-fold tasks hold out each fold in turn.
+
+Targets. A frame task's label_processor maps a clip's JSON to a list of events
+`[(onset_s, offset_s, class_index), ...]`, so each task file adapts its own JSON (DESED's onset/offset/
+label, MAESTRO's start/end/note) and fixing one never forces a re-encode. Events are rasterised at the
+encoder's hop: frame i covers [i * hop, (i + 1) * hop) and is active for a class when an event of that
+class overlaps it, i.e. frames floor(onset / hop) .. ceil(offset / hop) - 1. (Upstream starts at
+ceil(onset / hop), which drops the partly covered first frame and makes an event shorter than a hop
+vanish entirely; overlap is what "frame i covers [i * hop, (i + 1) * hop)" means.)
+
+The label grid has ceil(duration / hop) frames, where duration is the clip's stored number of samples
+divided by the encoder's sampling rate (the store keeps samples at that rate). It is then padded with
+zeros or trimmed to the clip's stored frame count, as upstream does: encoders legitimately differ from
+the ideal count by a frame or two at the edges. A difference of more than one metric segment (e.g.
+100 frames for 1 s segments at a 10 ms hop) is not an edge effect but a declared hop_size_in_ms that
+does not match the encoder's real frame rate; the labels are then misaligned in time, so it is logged
+as a warning, once per split, with the number of clips affected.
+
+Batches. A batch is `batch_size_train` clips. Because the head sees one frame at a time, the batch is
+the clips' real frames back to back, and the loss is the mean over those frames and classes. That is
+exactly padding the batch and masking the padding out of the loss, without materialising the padding.
+Upstream padded and averaged over the padding too, which trains on zero-embedding frames labelled
+"nothing" and weights every clip in a batch by the length of the batch's longest clip; with DESED's
+equal-length clips the two agree, with MAESTRO's pieces of very different lengths they do not.
+
+Frames stay where the store keeps them: each clip is a view into its split's memmap, read (from the
+page cache after the first epoch) and converted to float32 one batch at a time. Targets are held in
+memory as uint8. So a task like MAESTRO, whose frames can outgrow memory, trains in the same process
+as a small one, with no loader machinery.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from xares.errors import LabelError, TaskConfigError
+from xares.metrics import Metric, get_metric
+from xares.metrics.segment import frame_average_precision, segment_f1, segment_window
+from xares.probes import ProbeResult, split_arrangements
+from xares.probes.linear import LinearHead, epoch_learning_rate
+from xares.store import SplitEmbeddings
+from xares.taskconfig import TaskConfig
+
+logger = logging.getLogger(__name__)
+
+Event = tuple[float, float, int]
+
+SECONDARY_METRICS = ("segmentf1_macro", "segmentf1_micro", "frame_mAP")
+DEFAULT_SEGMENT_LENGTH_IN_S = 1.0  # DESED's; used when a frame task's metric_args name none
+PREDICT_FRAMES = 65536  # frames per forward pass at evaluation
+_TOLERANCE = 1e-6  # in frames: an overlap this short is float error, not an event
+
+
+# ----- targets ----------------------------------------------------------------------------------------
+def label_frame_count(num_samples: int, *, sampling_rate: float, hop_size_in_ms: float) -> int:
+    """ceil(duration / hop): the frames the clip's labels span, e.g. 1000 for 10 s at 10 ms."""
+    ratio = num_samples / sampling_rate / (hop_size_in_ms / 1000.0)
+    return max(1, math.ceil(ratio - _TOLERANCE))
+
+
+def events_to_frames(
+    events: Sequence[Event], *, num_frames: int, hop_size_in_ms: float, num_classes: int
+) -> np.ndarray:
+    """Rasterise events [(onset_s, offset_s, class_index), ...] into 0/1 targets [num_frames, num_classes].
+
+    Frame i covers [i * hop, (i + 1) * hop) and is active for every class with an event overlapping it.
+    Parts of events outside [0, num_frames * hop) are cut off; a zero-length event marks nothing. A
+    malformed event raises ValueError saying which one and why.
+    """
+    hop = hop_size_in_ms / 1000.0
+    targets = np.zeros((num_frames, num_classes), dtype=np.float32)
+    for event in events:
+        try:
+            onset, offset, index = event
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"event {event!r} is not (onset_s, offset_s, class_index); the label_processor of a frame "
+                "task must return a list of such triples."
+            ) from None
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, (int, np.integer))
+            or not 0 <= index < num_classes
+        ):
+            raise ValueError(
+                f"event {event!r}: class index {index!r} is not an integer in 0..{num_classes - 1}"
+            )
+        onset, offset = float(onset), float(offset)
+        if not (math.isfinite(onset) and math.isfinite(offset)) or offset < onset:
+            raise ValueError(f"event {event!r}: onset and offset must be finite seconds with onset <= offset")
+        first = max(0, math.floor(onset / hop + _TOLERANCE))
+        last = min(num_frames, math.ceil(offset / hop - _TOLERANCE))
+        if last > first:
+            targets[first:last, index] = 1.0
+    return targets
+
+
+def fit_length(targets: np.ndarray, num_frames: int) -> np.ndarray:
+    """Pad with inactive frames or trim at the end, so the targets have the clip's frame count."""
+    if targets.shape[0] >= num_frames:
+        return targets[:num_frames]
+    return np.pad(targets, ((0, num_frames - targets.shape[0]), (0, 0)))
+
+
+def _sampling_rate(config: TaskConfig) -> float:
+    rate = getattr(config.encoder, "sampling_rate", None)
+    if rate is None:
+        raise TaskConfigError(
+            f"task {config.name!r}: a frame task turns clip durations into label frames and needs the "
+            "encoder's sampling_rate; set the TaskConfig's encoder."
+        )
+    return float(rate)
+
+
+def make_frame_targets(
+    config: TaskConfig,
+    split: Any,
+    data: SplitEmbeddings,
+    *,
+    hop_size_in_ms: float,
+    tolerance_frames: int,
+) -> list[np.ndarray]:
+    """Each clip's 0/1 targets [T_i, C] (uint8), T_i its stored frame count; a failure names the sample."""
+    if config.label_processor is None:
+        raise TaskConfigError(
+            f"task {config.name!r}: a frame task needs a label_processor that returns the clip's events "
+            "as [(onset_s, offset_s, class_index), ...]."
+        )
+    rate = _sampling_rate(config)
+    num_classes = int(config.output_dim)
+    crop_seconds = float(config.crop_length or 0.0)
+    targets: list[np.ndarray] = []
+    resized = mismatched = 0
+    worst: tuple[int, int, str] | None = None  # (label frames, clip frames, key) of the largest gap
+    for index, record in enumerate(data.samples):
+        where = f"task {config.name!r}, split {split!r}, shard {record['shard']}, sample {record['key']!r}"
+        try:
+            events = config.label_processor(record["meta"])
+        except LabelError as exc:
+            raise LabelError(f"{where}: {exc}") from exc
+        except Exception as exc:
+            raise LabelError(
+                f"{where}: the label_processor could not read {record['meta']!r} ({type(exc).__name__}: "
+                f"{exc}). Fix the sample's JSON or the task's label_processor."
+            ) from exc
+        # a crop's events are relative to the crop's start (crops are cut back to back from 0)
+        shift = record.get("crop", 0) * crop_seconds
+        try:
+            events = [(on - shift, off - shift, cls) for on, off, cls in events]
+            frames = label_frame_count(
+                record["num_samples"], sampling_rate=rate, hop_size_in_ms=hop_size_in_ms
+            )
+            clip_targets = events_to_frames(
+                events, num_frames=frames, hop_size_in_ms=hop_size_in_ms, num_classes=num_classes
+            )
+        except (TypeError, ValueError) as exc:
+            raise LabelError(
+                f"{where}: the label_processor returned {events!r}, which is not a list of "
+                f"(onset_s, offset_s, class_index) events ({exc})."
+            ) from exc
+        clip_frames = int(data.offsets[index + 1] - data.offsets[index])
+        if frames != clip_frames:
+            resized += 1
+            if worst is None or abs(frames - clip_frames) > abs(worst[0] - worst[1]):
+                worst = (frames, clip_frames, record["key"])
+            if abs(frames - clip_frames) > tolerance_frames:
+                mismatched += 1
+        targets.append(fit_length(clip_targets, clip_frames).astype(np.uint8))
+    if mismatched and worst is not None:
+        logger.warning(
+            "task %r, split %r: %d of %d clips have label and encoder frame counts more than one segment "
+            "(%d frames) apart, worst %r with %d label frames at hop %g ms but %d encoder frames. Their "
+            "labels were padded or trimmed, and are misaligned in time if the encoder's hop_size_in_ms "
+            "is not its real frame period.",
+            config.name,
+            split,
+            mismatched,
+            len(data.samples),
+            tolerance_frames,
+            worst[2],
+            worst[0],
+            hop_size_in_ms,
+            worst[1],
+        )
+    elif resized:
+        logger.debug(
+            "task %r, split %r: padded or trimmed the labels of %d clips by at most %d frames",
+            config.name,
+            split,
+            resized,
+            abs(worst[0] - worst[1]) if worst else 0,
+        )
+    return targets
+
+
+# ----- training ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameProbeSettings:
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    seed: int
+    pos_weight: float | list[float] | None = None
+
+
+@dataclass
+class FrameClips:
+    """Clips of one or more splits: frames [T_i, D] (views into the store) with 0/1 targets [T_i, C]."""
+
+    frames: list[np.ndarray]
+    targets: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@dataclass
+class FrameOutcome:
+    score: float
+    best_epoch: int
+    valid_score: float | None
+    test_outputs: list[np.ndarray]
+
+
+Evaluate = Callable[[list[np.ndarray], list[np.ndarray]], float]  # (logits per clip, targets per clip)
+
+
+def load_clips(data: SplitEmbeddings, targets: list[np.ndarray]) -> FrameClips:
+    """Each clip's frames as a zero-copy view into the split's memmap, beside its targets."""
+    return FrameClips(frames=[data.clip_frames(i) for i in range(len(data))], targets=targets)
+
+
+def stack_frames(frames: Sequence[np.ndarray]) -> torch.Tensor:
+    """The frames of several clips back to back as one float32 tensor [sum T_i, D]."""
+    return torch.from_numpy(np.concatenate([np.asarray(f, dtype=np.float32) for f in frames]))
+
+
+def concat_clips(parts: Sequence[FrameClips]) -> FrameClips:
+    return FrameClips(
+        frames=[f for part in parts for f in part.frames], targets=[t for part in parts for t in part.targets]
+    )
+
+
+@torch.no_grad()
+def predict_clips(head: torch.nn.Module, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Logits [T_i, C] of every clip, computed over chunks of whole clips."""
+    head.eval()
+    outputs: list[np.ndarray] = []
+    start = 0
+    while start < len(frames):
+        stop, total = start, 0
+        while stop < len(frames) and (stop == start or total + frames[stop].shape[0] <= PREDICT_FRAMES):
+            total += frames[stop].shape[0]
+            stop += 1
+        logits = head(stack_frames(frames[start:stop])).numpy()
+        bounds = np.cumsum([f.shape[0] for f in frames[start:stop]])[:-1]
+        outputs.extend(np.split(logits, bounds))
+        start = stop
+    return outputs
+
+
+def _pos_weight(value: Any, num_classes: int) -> torch.Tensor | None:
+    if value is None:
+        return None
+    weight = torch.as_tensor(value, dtype=torch.float32)
+    if weight.dim() > 1 or (weight.dim() == 1 and weight.shape[0] not in (1, num_classes)):
+        raise TaskConfigError(
+            f"metric_args['pos_weight'] must be one number or {num_classes} numbers (one per class); "
+            f"got {value!r}."
+        )
+    if not bool(torch.all(weight > 0)):
+        raise TaskConfigError(f"metric_args['pos_weight'] must be positive, got {value!r}.")
+    return weight
+
+
+def train_frame_probe(
+    train: FrameClips,
+    valid: FrameClips | None,
+    test: FrameClips,
+    *,
+    output_dim: int,
+    evaluate: Evaluate,
+    better: Callable[[float, float | None], bool],
+    settings: FrameProbeSettings,
+) -> FrameOutcome:
+    """Train on `train`, keep the best epoch on `valid` (the last without one), score `test` once.
+
+    `evaluate(logits_per_clip, targets_per_clip)` is the task metric; `better(new, best)` says whether a
+    score beats the best so far (Metric.better: strictly, so a tie keeps the earlier epoch).
+    """
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    head = LinearHead(train.frames[0].shape[1], output_dim)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, output_dim))
+    optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
+
+    best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), None, -1
+    for epoch in range(settings.epochs):
+        for group in optimiser.param_groups:
+            group["lr"] = epoch_learning_rate(settings.learning_rate, epoch, settings.epochs)
+        head.train()
+        order = torch.randperm(len(train), generator=generator).tolist()
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            features = stack_frames([train.frames[i] for i in index])
+            labels = torch.from_numpy(np.concatenate([train.targets[i] for i in index]).astype(np.float32))
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(head(features), labels)  # mean over the batch's real frames and classes
+            loss.backward()
+            optimiser.step()
+        if valid is not None:
+            score = evaluate(predict_clips(head, valid.frames), valid.targets)
+            if better(score, best_score):
+                best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), score, epoch
+    if valid is None:
+        best_state, best_epoch = head.state_dict(), settings.epochs - 1
+    head.load_state_dict(best_state)
+    outputs = predict_clips(head, test.frames)
+    return FrameOutcome(
+        score=evaluate(outputs, test.targets),
+        best_epoch=best_epoch,
+        valid_score=best_score,
+        test_outputs=outputs,
+    )
+
+
+# ----- the probe --------------------------------------------------------------------------------------
+def _task_metric(metric: Metric, *, hop_size_in_ms: float, segment_length_in_s: float) -> Evaluate:
+    """The task metric on per-clip frames: segment F1 with its arguments, any other on all frames."""
+    if metric.name.startswith("segmentf1"):
+
+        def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
+            return metric.compute(
+                outputs, targets, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s
+            )
+
+    else:
+
+        def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
+            return metric.compute(np.concatenate(outputs), np.concatenate(targets))
+
+    return evaluate
+
+
+def secondary_metrics(
+    outputs: list[np.ndarray], targets: list[np.ndarray], *, hop_size_in_ms: float, segment_length_in_s: float
+) -> dict[str, float]:
+    """Segment F1 both ways and frame-level mAP, whatever the task's headline metric is."""
+    scores = {
+        f"segmentf1_{average}": segment_f1(
+            outputs,
+            targets,
+            hop_size_in_ms=hop_size_in_ms,
+            segment_length_in_s=segment_length_in_s,
+            average=average,
+        )
+        for average in ("macro", "micro")
+    }
+    frame_map = frame_average_precision(outputs, targets)
+    if frame_map is not None:
+        scores["frame_mAP"] = frame_map
+    return scores
+
+
+def run_frame_probe(
+    config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: int, hop_size_in_ms: float
+) -> ProbeResult:
+    """Train and score the per-frame linear head on every train/test arrangement of a frame task."""
+    if config.criterion != "BCEWithLogitsLoss":
+        raise TaskConfigError(
+            f"task {config.name!r}: frame tasks are multi-label per frame and train with "
+            f"criterion='BCEWithLogitsLoss'; got {config.criterion!r}."
+        )
+    if not config.output_dim or config.output_dim < 1:
+        raise TaskConfigError(f"task {config.name!r}: a frame task needs output_dim = its number of classes.")
+    if not (hop_size_in_ms and hop_size_in_ms > 0):
+        raise TaskConfigError(
+            f"task {config.name!r}: hop_size_in_ms must be positive, got {hop_size_in_ms!r}."
+        )
+    segment_length = float(config.metric_args.get("segment_length_in_s") or DEFAULT_SEGMENT_LENGTH_IN_S)
+    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length)
+    metric = get_metric(config.metric)
+    evaluate = _task_metric(metric, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length)
+    settings = FrameProbeSettings(
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size_train,
+        seed=seed,
+        pos_weight=config.metric_args.get("pos_weight"),
+    )
+    _pos_weight(settings.pos_weight, int(config.output_dim))  # refuse a bad value before any work
+
+    clips = {
+        split: load_clips(
+            data,
+            make_frame_targets(config, split, data, hop_size_in_ms=hop_size_in_ms, tolerance_frames=window),
+        )
+        for split, data in splits.items()
+    }
+    folds = []
+    for label, train_splits, valid_split, test_split in split_arrangements(config):
+        train = concat_clips([clips[s] for s in train_splits])
+        test = clips[test_split]
+        fold: dict[str, Any] = {"name": label, "num_train": len(train), "num_test": len(test)}
+        if config.do_mlp:
+            outcome = train_frame_probe(
+                train,
+                clips[valid_split] if valid_split is not None else None,
+                test,
+                output_dim=int(config.output_dim),
+                evaluate=evaluate,
+                better=metric.better,
+                settings=settings,
+            )
+            fold.update(
+                mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score
+            )
+            fold.update(
+                secondary_metrics(
+                    outcome.test_outputs,
+                    test.targets,
+                    hop_size_in_ms=hop_size_in_ms,
+                    segment_length_in_s=segment_length,
+                )
+            )
+        folds.append(fold)
+        logger.info("%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k != "name"})
+    return ProbeResult.from_folds(folds, SECONDARY_METRICS)
