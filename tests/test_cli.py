@@ -128,3 +128,14 @@ def test_help_explains_every_option():
     outcome = subprocess.run([sys.executable, "-m", "xares.run", "--help"], capture_output=True, text=True)
     for option in ("--max-jobs", "--from-stage", "--to-stage", "--env-root", "--results", "--overwrite"):
         assert option in outcome.stdout
+
+
+def test_mini_mode_uses_the_mini_shard_selection(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mini = '{"train": "train-000000.tar", "valid": "valid-000000.tar", "test": "test-000000.tar"},'
+    task = str(make_task_file(tmp_path, extra=f"mini_audio_tar_name_of_split={mini}"))
+    assert run.main([MEL, task, "--mini", "--results", "mini.json"]) == 0
+    assert run.main([MEL, task, "--results", "full.json"]) == 0
+    mini_result = load_results(tmp_path / "mini.json")["tasks"][0]
+    full_result = load_results(tmp_path / "full.json")["tasks"][0]
+    assert (mini_result["num_test_clips"], full_result["num_test_clips"]) == (9, 18)

@@ -72,6 +72,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "all: re-encode and retrain",
     )
     parser.add_argument(
+        "--mini",
+        action="store_true",
+        help="use the small shard selection of tasks that publish one (upstream's use_mini_dataset)",
+    )
+    parser.add_argument(
         "--device", default=None, help="torch device for the encoder (default: cuda if available)"
     )
     parser.add_argument(
@@ -124,6 +129,7 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
         encode=EncodeOptions(device=args.device),
         zenodo_base_url=args.zenodo_url,
         progress=sys.stderr.isatty(),
+        mini=args.mini,
     )
     units = [
         TaskUnit(

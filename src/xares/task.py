@@ -41,12 +41,11 @@ OVERWRITE_POLICIES = ("missing", "probe", "all")
 class RunOptions:
     """Options of one run that are not part of any task's definition."""
 
-    overwrite: str = (
-        "missing"  # missing: reuse every complete artifact; probe: retrain heads; all: also re-encode
-    )
+    overwrite: str = "missing"  # missing: reuse complete artifacts; probe: retrain heads; all: also re-encode
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     zenodo_base_url: str | None = None
     progress: bool = False
+    mini: bool = False  # use each task's mini shard selection (use_mini_dataset) where it has one
 
 
 @dataclass
@@ -115,6 +114,8 @@ class XaresTask:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {options.overwrite!r}")
         self.config = config
         self.options = options or RunOptions()
+        if self.options.mini:
+            config.use_mini_dataset = True
         self.encoder = config.encoder
         self._info: EncoderInfo | None = None
         self.result = TaskResult(
