@@ -38,7 +38,7 @@ def test_public_command_line_runs_reuses_caches_and_is_deterministic(tmp_path):
     assert toy["status"] == "ok" and toy["mlp_score"] > 0.6 and toy["knn_score"] > 0.6
     assert toy["num_test_clips"] == 18 and toy["eval_weight"] == 18 and not toy["cached"]
     assert set(toy["timings"]) >= {"acquire", "encode", "probe"}
-    assert results["encoder"]["fingerprint"] and results["schema_version"] == 1
+    assert results["encoder"]["fingerprint"] and results["schema_version"] == 2
 
     second = run_cli([MEL, str(task), "--results", "again.json"], tmp_path)
     assert second.returncode == 0, second.stderr

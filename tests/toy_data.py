@@ -126,3 +126,102 @@ class ShortOnlyEncoder(torch.nn.Module):
         stats = [blocks.std(-1), blocks.abs().mean(-1), blocks.mean(-1), blocks.max(-1).values]
         return torch.stack(stats, -1)
 """
+
+
+def _bad_member_tar(out_dir: Path, members: list[tuple[str, bytes]], name: str = "test-900000.tar") -> None:
+    import io
+    import tarfile
+
+    with tarfile.open(out_dir / name, "w", format=tarfile.PAX_FORMAT) as tar:
+        for member, payload in members:
+            info = tarfile.TarInfo(member)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+
+def _wav(
+    seconds: float = 0.5, rate: int = 16000, channels: int = 1, subtype: str | None = None, fmt: str = "WAV"
+) -> bytes:
+    rng = np.random.default_rng(9)
+    wave = toy_clip(rng, 300.0, rate)[: int(seconds * rate)]
+    if channels > 1:
+        wave = np.stack([wave] * channels, axis=1)
+    return audio_to_bytes(wave, rate, fmt, subtype)
+
+
+def write_toy_shards_with(out_dir: Path, kind: str) -> None:
+    """Good toy shards plus one test shard holding a sample of the given kind (see FAULT_KINDS)."""
+    write_toy_shards(out_dir)
+    label = b'{"label": "low"}'
+    if kind == "truncated_tar":
+        write_shards(
+            [(f"cut{i}", _wav(1.0), "wav", {"label": "low"}) for i in range(3)], out_dir, "test-9*.tar"
+        )
+        path = out_dir / "test-9000000.tar"
+        path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    elif kind == "garbage_audio":
+        _bad_member_tar(out_dir, [("bad_clip.wav", b"\x00garbage" * 40), ("bad_clip.json", label)])
+    elif kind == "zero_length_audio":
+        _bad_member_tar(
+            out_dir,
+            [("bad_clip.wav", audio_to_bytes(np.zeros(0, np.float32), 16000)), ("bad_clip.json", label)],
+        )
+    elif kind == "nan_audio":
+        wave = np.zeros(4000, np.float32)
+        wave[100] = np.nan
+        _bad_member_tar(
+            out_dir, [("bad_clip.wav", audio_to_bytes(wave, 16000, "WAV", "FLOAT")), ("bad_clip.json", label)]
+        )
+    elif kind == "bad_json":
+        _bad_member_tar(out_dir, [("bad_clip.wav", _wav()), ("bad_clip.json", b"{label: low")])
+    elif kind == "unknown_label":
+        _bad_member_tar(out_dir, [("bad_clip.wav", _wav()), ("bad_clip.json", b'{"label": "purple"}')])
+    elif kind == "non_utf8_key":
+        _bad_member_tar(
+            out_dir,
+            [
+                (
+                    "bad_clip\udcff.wav".encode("utf-8", "surrogateescape").decode(
+                        "utf-8", "surrogateescape"
+                    ),
+                    _wav(),
+                ),
+                ("bad_clip\udcff.json", label),
+            ],
+        )
+    elif kind == "duplicate_key":
+        _bad_member_tar(
+            out_dir,
+            [
+                ("bad_clip.wav", _wav()),
+                ("bad_clip.json", label),
+                ("other.wav", _wav()),
+                ("other.json", label),
+                ("bad_clip.flac", _wav(fmt="FLAC")),
+                ("bad_clip.json", label),
+            ],
+        )
+    elif kind == "empty_split":
+        for path in out_dir.glob("valid-*.tar"):
+            path.unlink()
+        _bad_member_tar(out_dir, [], name="valid-000000.tar")
+    elif kind in ODD_BUT_VALID:
+        _bad_member_tar(
+            out_dir,
+            [("odd_clip." + ODD_BUT_VALID[kind][1], ODD_BUT_VALID[kind][0]()), ("odd_clip.json", label)],
+        )
+    else:
+        raise ValueError(kind)
+
+
+ODD_BUT_VALID = {
+    "stereo": (lambda: _wav(channels=2), "wav"),
+    "pcm_u8": (lambda: _wav(subtype="PCM_U8"), "wav"),
+    "pcm_24": (lambda: _wav(subtype="PCM_24"), "wav"),
+    "float_wav": (lambda: _wav(subtype="FLOAT"), "wav"),
+    "rate_8k": (lambda: _wav(rate=8000), "wav"),
+    "rate_48k": (lambda: _wav(rate=48000), "wav"),
+    "rate_44k1": (lambda: _wav(rate=44100), "wav"),
+    "shorter_than_a_frame": (lambda: audio_to_bytes(np.full(5, 0.1, np.float32), 16000), "wav"),
+    "mp3": (lambda: _wav(fmt="MP3"), "mp3"),
+}

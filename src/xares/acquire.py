@@ -18,6 +18,7 @@ from filelock import FileLock
 
 from xares.data.shards import find_shards
 from xares.errors import DataError
+from xares.faults import failpoint
 from xares.store import write_json_atomic
 from xares.taskconfig import TaskConfig
 
@@ -66,6 +67,7 @@ def _generate(config: TaskConfig) -> list[Path]:
     scratch = Path(tempfile.mkdtemp(dir=task_dir.parent, prefix=f".{config.name}.generating-"))
     try:
         config.generator(scratch)
+        failpoint("acquire.generated")
         produced = sorted(p for p in scratch.iterdir() if p.is_file())
         if not produced:
             raise DataError(f"task {config.name!r}: its generator wrote no files into {scratch}")
@@ -74,6 +76,7 @@ def _generate(config: TaskConfig) -> list[Path]:
             target = task_dir / path.name
             os.replace(path, target)
             placed.append(target)
+            failpoint("acquire.placing")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for split in config.data_splits():

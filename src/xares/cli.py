@@ -35,21 +35,69 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, console: Console) -> int:
+def _load_all(paths: list[str], console: Console) -> list[dict] | None:
     from xares.errors import ArtifactError
-    from xares.report import load_results, print_results
+    from xares.report import load_results
 
     try:
-        results = load_results(args.results)
+        return [load_results(path) for path in paths]
     except ArtifactError as exc:
         console.print(f"[red]{exc}[/red]")
+        return None
+
+
+def _write_or_print(text: str, output: str | None, console: Console) -> None:
+    if output:
+        from pathlib import Path
+
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+        console.print(f"written to {output}", highlight=False)
+    else:
+        sys.stdout.write(text)
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    """Render results files again, without re-running: a table, markdown, CSV or HTML, and PNG plots."""
+    from xares.report import print_report, render
+
+    documents = _load_all(args.results, console)
+    if documents is None:
         return 2
-    print_results(results, console)
+    if args.format == "table":
+        print_report(documents, console, resamples=args.bootstrap)
+    else:
+        _write_or_print(render(documents, args.format, resamples=args.bootstrap), args.output, console)
+    if args.plots:
+        from xares.plots import write_plots
+
+        written = write_plots(documents, args.plots, resamples=args.bootstrap)
+        console.print(f"{len(written)} plots written to {args.plots}", highlight=False)
+    return 0
+
+
+def _compare(args: argparse.Namespace, console: Console) -> int:
+    """Per task, A - B with a paired bootstrap test over the test clips both results share."""
+    from xares.compare import compare_files, comparison_markdown, comparison_table
+    from xares.report import print_wide
+
+    documents = _load_all([args.a, args.b], console)
+    if documents is None:
+        return 2
+    rows, labels, notes = compare_files(documents, resamples=args.bootstrap)
+    if args.format == "markdown":
+        _write_or_print(comparison_markdown(rows, labels, notes), args.output, console)
+        return 0
+    for table in comparison_table(rows, labels):
+        print_wide(console, table)
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    console.print("* p < 0.05 in a paired bootstrap over the shared test clips", highlight=False)
     return 0
 
 
 def _fetch(args: argparse.Namespace, console: Console) -> int:
-    """Stage 0 alone, or with --print-urls the manual fallback: every URL, its md5 and where it goes."""
+    """Stage 0 alone, or with --print-urls the manual fallback: every URL, its md5, size and destination."""
     from xares.data.zenodo import manual_instructions
     from xares.task import RunOptions, XaresTask, load_task_config
 
@@ -65,11 +113,18 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
                     )
                     console.print(f"# {config.name}: no download ({source}); shards go in {config.task_dir}")
                     continue
-                console.print(f"# {config.name}: Zenodo record {config.zenodo_id}")
-                for url, md5, target in manual_instructions(
-                    config.zenodo_id, config.task_dir, base_url=args.zenodo_url
-                ):
-                    console.print(f"{url}\tmd5:{md5}\t{target}", soft_wrap=True, highlight=False)
+                listing = manual_instructions(config.zenodo_id, config.task_dir, base_url=args.zenodo_url)
+                total_mb = sum(size for *_, size in listing) / 1e6
+                console.print(
+                    f"# {config.name}: Zenodo record {config.zenodo_id}, {len(listing)} files, "
+                    f"{total_mb:.2f} MB",
+                    soft_wrap=True,
+                    highlight=False,
+                )
+                for url, md5, target, size in listing:
+                    console.print(
+                        f"{url}\tmd5:{md5}\t{size / 1e6:.2f} MB\t{target}", soft_wrap=True, highlight=False
+                    )
                 continue
             XaresTask(config, options=options).acquire()
             console.print(f"[green]✓ {config.name}[/green] audio ready in {config.task_dir}")
@@ -92,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "--print-urls",
         action="store_true",
-        help="only print each file's URL, md5 and destination (the manual download fallback)",
+        help="only print each file's URL, md5, size (MB) and destination (the manual download fallback)",
     )
     fetch.add_argument("--env-root", default=None, metavar="DIR", help="data root (default ./env)")
     fetch.add_argument(
@@ -103,9 +158,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     fetch.add_argument("-v", "--verbose", action="count", default=0)
-    report = commands.add_parser("report", help="print the table of a results.json again")
-    report.add_argument("results", help="a results.json written by xares run")
+    report = commands.add_parser(
+        "report", help="render results.json files again (table, markdown leaderboard, CSV, HTML, plots)"
+    )
+    report.add_argument(
+        "results", nargs="+", help="results.json files written by xares run (one per encoder)"
+    )
+    report.add_argument(
+        "--format",
+        choices=("table", "markdown", "csv", "html"),
+        default="table",
+        help="table: the terminal table (default); markdown: leaderboard shaped like the upstream README; "
+        "csv: one row per encoder, task and score; html: a self-contained report",
+    )
+    report.add_argument("-o", "--output", default=None, metavar="FILE", help="write there instead of stdout")
+    report.add_argument("--plots", default=None, metavar="DIR", help="also write PNG plots into DIR")
+    report.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="resamples of the paired tests behind the significance marks (default 1000; 0: none)",
+    )
     report.add_argument("-v", "--verbose", action="count", default=0)
+    compare = commands.add_parser("compare", help="per task difference of two results, with a paired test")
+    compare.add_argument("a", metavar="A.json", help="first results file")
+    compare.add_argument("b", metavar="B.json", help="second results file")
+    compare.add_argument("--format", choices=("table", "markdown"), default="table")
+    compare.add_argument("-o", "--output", default=None, metavar="FILE", help="write there instead of stdout")
+    compare.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)")
+    compare.add_argument("-v", "--verbose", action="count", default=0)
     return parser
 
 
@@ -113,7 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     console = Console()
-    handlers = {"run": run_benchmark, "check": _check, "report": _report, "fetch": _fetch}
+    handlers = {
+        "run": run_benchmark,
+        "check": _check,
+        "report": _report,
+        "fetch": _fetch,
+        "compare": _compare,
+    }
     if args.command == "run":
         return run_benchmark(args, console)
     return handlers[args.command](args, console)

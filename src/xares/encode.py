@@ -9,11 +9,12 @@ checker verifies the declaration); all other encoders only see batches of identi
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ import torch
 from xares.data.decoding import decode_in_order, default_decode_workers
 from xares.data.shards import RawSample, find_shards, iter_shard
 from xares.encoder import EncoderInfo
-from xares.errors import EncoderError
+from xares.errors import ArtifactError, DataError, EncoderError
+from xares.faults import failpoint
+from xares.report import start_progress
 from xares.store import SplitWriter
 from xares.taskconfig import TaskConfig
 
@@ -40,6 +43,7 @@ class EncodeOptions:
     window_seconds: float = 600.0  # ... or fewer, so that memory stays flat for long clips
     lookahead_clips: int = 256  # decoded ahead by the workers while the encoder runs
     frame_dtype: str = "float16"
+    skip_bad_samples: bool = False  # skip (and count) unreadable samples instead of failing the task
 
 
 @dataclass
@@ -55,6 +59,7 @@ class EncodeStats:
     clips: int = 0
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)
 
 
 def best_device(requested: str | None = None) -> torch.device:
@@ -121,11 +126,18 @@ def validate_output(output: Any, *, batch_size: int, dim: int) -> None:
         )
     if output.shape[1] < 1:
         raise EncoderError("the encoder returned zero frames; every clip needs at least one frame.")
+    if output.dtype != torch.float32:
+        raise EncoderError(
+            f"the encoder returned {output.dtype}; expected torch.float32. Return output.float() "
+            "(cast after any autocast region)."
+        )
 
 
-def iter_split_samples(config: TaskConfig, split: Any) -> Iterator[RawSample]:
+def iter_split_samples(
+    config: TaskConfig, split: Any, on_error: Callable[[DataError], None] | None = None
+) -> Iterator[RawSample]:
     for shard in find_shards(config.task_dir, config.shard_pattern(split)):
-        yield from iter_shard(shard)
+        yield from iter_shard(shard, on_error)
 
 
 def encode_split(
@@ -146,11 +158,22 @@ def encode_split(
     started = time.perf_counter()
     writer = SplitWriter(split_dir, key, dim=info.output_dim, frame_dtype=options.frame_dtype)
     workers = options.decode_workers if options.decode_workers is not None else default_decode_workers()
+
+    def skip(error: DataError) -> None:
+        logger.warning("skipping a bad sample of %s/%s: %s", config.name, split, error)
+        stats.skipped.append(str(error))
+
+    on_error = skip if options.skip_bad_samples else None
+    bar = start_progress(f"encode {config.name}/{split}", lambda: count_clips(config, split), "clips")
     try:
         decoded = decode_in_order(
-            iter_split_samples(config, split), rate, workers=workers, lookahead=options.lookahead_clips
+            iter_split_samples(config, split, on_error),
+            rate,
+            workers=workers,
+            lookahead=options.lookahead_clips,
+            keep_errors=options.skip_bad_samples,
         )
-        while window := _next_window(decoded, options.window_clips, options.window_seconds * rate):
+        while window := _next_window(decoded, options.window_clips, options.window_seconds * rate, on_error):
             segments = [
                 Segment(
                     wave=crop,
@@ -168,20 +191,67 @@ def encode_split(
             _encode_window(encoder, segments, writer, config, split, device, info.pads_safely)
             stats.clips += len(segments)
             stats.audio_seconds += sum(s.wave.shape[0] for s in segments) / rate
+            bar.advance(len(window))
+            failpoint("encode.window")
+        if stats.clips == 0:
+            shards = [p.name for p in find_shards(config.task_dir, config.shard_pattern(split))]
+            raise DataError(
+                f"task {config.name!r}: split {split!r} holds no usable sample (shards {shards}"
+                f"{', all skipped' if stats.skipped else ''}). Check that the shards hold audio and JSON."
+            )
         stats.wall_seconds = time.perf_counter() - started
-        writer.commit({"audio_seconds": round(stats.audio_seconds, 3), "device": str(device)})
+        writer.commit(
+            {"audio_seconds": round(stats.audio_seconds, 3), "device": str(device), "skipped": stats.skipped}
+        )
+    except OSError as exc:
+        writer.abort()
+        if exc.errno == errno.ENOSPC:
+            raise ArtifactError(
+                f"task {config.name!r}, split {split!r}: no space left on the device while writing the "
+                f"embedding store under {split_dir.parent}. Nothing was kept; free space (or choose another "
+                "--env-root) and run again."
+            ) from exc
+        raise
     except BaseException:
         writer.abort()
         raise
+    finally:
+        bar.close()
     return stats
 
 
-def _next_window(decoded: Iterator[tuple[RawSample, np.ndarray]], max_clips: int, max_samples: float) -> list:
+def count_clips(config: TaskConfig, split: Any) -> int | None:
+    """Clips in a split's shards, from the tar headers only (for the progress display); None if unreadable."""
+    import tarfile
+
+    from xares.data.shards import split_member_name
+
+    keys = set()
+    try:
+        for shard in find_shards(config.task_dir, config.shard_pattern(split)):
+            with tarfile.open(shard) as tar:
+                keys.update((shard.name, split_member_name(m.name)[0]) for m in tar if m.isfile())
+    except (OSError, tarfile.TarError, ValueError):
+        return None
+    return len(keys)
+
+
+def _next_window(
+    decoded: Iterator[tuple[RawSample, np.ndarray | DataError]],
+    max_clips: int,
+    max_samples: float,
+    on_error: Callable[[DataError], None] | None,
+) -> list[tuple[RawSample, np.ndarray]]:
     window: list[tuple[RawSample, np.ndarray]] = []
     total = 0
-    for item in decoded:
-        window.append(item)
-        total += item[1].shape[0]
+    for sample, wave in decoded:
+        if isinstance(wave, DataError):
+            if on_error is None:
+                raise wave
+            on_error(wave)
+            continue
+        window.append((sample, wave))
+        total += wave.shape[0]
         if len(window) >= max_clips or total >= max_samples:
             break
     return window
@@ -200,9 +270,7 @@ def _encode_window(
     lengths = [s.wave.shape[0] for s in segments]
     for batch in plan_batches(lengths, config.batch_size_encode, pads_safely):
         try:
-            frames = encode_batch(
-                encoder, [segments[i].wave for i in batch], device=device, pads_safely=pads_safely
-            )
+            frames = encode_with_retry(encoder, [segments[i].wave for i in batch], device, pads_safely)
         except Exception as exc:
             keys = [segments[i].record["key"] for i in batch]
             shards = sorted({segments[i].record["shard"] for i in batch})
@@ -214,3 +282,38 @@ def _encode_window(
             outputs[i] = clip_frames
     for segment, clip_frames in zip(segments, outputs, strict=True):
         writer.add(clip_frames, segment.record)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def encode_with_retry(
+    encoder: torch.nn.Module, waves: list[np.ndarray], device: torch.device, pads_safely: bool
+) -> list[np.ndarray]:
+    """Encode a batch; when it runs out of memory, encode its halves instead, down to single clips.
+
+    Batching never changes an embedding (see plan_batches), so the retry changes nothing but speed.
+    A single clip that still does not fit is an error that says so.
+    """
+    try:
+        return encode_batch(encoder, waves, device=device, pads_safely=pads_safely)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(waves) == 1:
+            raise EncoderError(
+                f"out of memory on a single clip of {waves[0].shape[0]} samples ({exc}). Encode on a device "
+                "with more memory, or cut long clips with the task's crop_length."
+            ) from exc
+        half = len(waves) // 2
+        logger.warning(
+            "out of memory on a batch of %d clips; retrying as %d + %d", len(waves), half, len(waves) - half
+        )
+        return encode_with_retry(encoder, waves[:half], device, pads_safely) + encode_with_retry(
+            encoder, waves[half:], device, pads_safely
+        )

@@ -8,6 +8,14 @@ frames are local in time, so zero-padding a clip at the end leaves its first `fr
 frames unchanged. Such encoders are batched across clips of different lengths (the pipeline pads and
 trims); all others only ever see batches of clips of identical length, so padding never touches
 their embeddings. check_audio_encoder verifies the declaration.
+
+Optional extension: `fingerprint_files`, an iterable of paths (files or folders) whose bytes decide
+the output but are not torch parameters or buffers: ONNX or CTranslate2 model files, a feature
+extractor's config, the source of a base class defined in another file. encoder_fingerprint hashes
+their contents (a folder: every file in it, by relative path), so new weights there mean new caches.
+
+Besides files, load_encoder builds encoders from names: 'hf:NAME[@layer=K]' (a Hugging Face model,
+xares.encoders.hf) and 'hear:MODULE[:WEIGHTS]' (a HEAR API module, xares.encoders.hear).
 """
 
 from __future__ import annotations
@@ -74,8 +82,17 @@ def find_encoder_class(module: Any, source: str) -> type:
 
 
 def load_encoder(spec: str | Path) -> torch.nn.Module:
-    """Build an encoder from 'path/to/file.py' or 'path/to/file.py:ClassName' (no arguments)."""
+    """Build an encoder from 'path/to/file.py' or 'path/to/file.py:ClassName' (no arguments),
+    'hf:NAME[@layer=K]' or 'hear:MODULE[:WEIGHTS]'."""
     text = str(spec)
+    if text.startswith("hf:"):
+        from xares.encoders.hf import load_hf_encoder
+
+        return load_hf_encoder(text.removeprefix("hf:"))
+    if text.startswith("hear:"):
+        from xares.encoders.hear import load_hear_encoder
+
+        return load_hear_encoder(text.removeprefix("hear:"))
     path_text, _, class_name = (
         text.partition(":") if text.count(":") == 1 and ".py:" in text else (text, "", "")
     )
@@ -123,7 +140,27 @@ def encoder_fingerprint(encoder: torch.nn.Module) -> str:
         if isinstance(tensor, torch.Tensor):
             digest.update(f"{tuple(tensor.shape)}{tensor.dtype}".encode())
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    for path in getattr(encoder, "fingerprint_files", None) or ():
+        _hash_path(digest, Path(path), owner=cls.__name__)
     return digest.hexdigest()
+
+
+def _hash_path(digest: Any, path: Path, *, owner: str) -> None:
+    """Feed a file's bytes, or every file of a folder (by relative path), into the digest."""
+    if path.is_file():
+        files = [("", path)]  # the bytes alone: a renamed copy of the same weights keeps the key
+    elif path.is_dir():
+        files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*") if p.is_file())
+    else:
+        raise EncoderError(
+            f"{owner}.fingerprint_files names {path}, which does not exist; list only the files the "
+            "encoder reads (its model weights), or fix the path."
+        )
+    for name, file in files:
+        digest.update(f"file:{name}:{file.stat().st_size}".encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
 
 
 @dataclass(frozen=True)

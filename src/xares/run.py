@@ -17,7 +17,16 @@ from rich.logging import RichHandler
 from xares.audio_encoder_checker import find_contract_violations
 from xares.encode import EncodeOptions
 from xares.encoder import describe_encoder, load_encoder
-from xares.report import build_results, print_results, save_results
+from xares.executors import (
+    EXECUTORS,
+    ExecutorError,
+    ExecutorOptions,
+    RayOptions,
+    SlurmOptions,
+    parse_key_value,
+)
+from xares.faults import failpoint
+from xares.report import PROTOCOLS, build_results, print_results, save_results
 from xares.scheduler import TaskUnit, run_units
 from xares.task import OVERWRITE_POLICIES, RunOptions, TaskResult
 
@@ -72,6 +81,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "all: re-encode and retrain",
     )
     parser.add_argument(
+        "--skip-bad-samples",
+        action="store_true",
+        help="skip (and count in results.json) samples that cannot be read, instead of failing their task",
+    )
+    parser.add_argument(
         "--mini",
         action="store_true",
         help="use the small shard selection of tasks that publish one (upstream's use_mini_dataset)",
@@ -89,6 +103,90 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-check",
         action="store_true",
         help="do not run check_audio_encoder before encoding (not recommended)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default="published",
+        help="published: kNN per clip (documented), model selection as published (default); strict: model "
+        "selection never sees test data; xares-0.1.3: reproduce the public implementation's deviations",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train every head with N seeds (seed, seed+1, ...) and report mean ± std (default 1)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples of the test clips for the 95%% intervals (default 1000; 0: none)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress display (default: bars on a terminal)"
+    )
+    where = parser.add_argument_group(
+        "where tasks run", "one job per task on a cluster; see the README section 'Running on a cluster'"
+    )
+    where.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: here or --max-jobs worker processes (default); slurm: Slurm jobs through submitit; "
+        "ray: Ray tasks",
+    )
+    where.add_argument(
+        "--max-attempts",
+        type=int,
+        default=2,
+        metavar="N",
+        help="slurm/ray: submit a task whose job died without a result up to N times in all (default 2)",
+    )
+    where.add_argument("--slurm-partition", default=None, metavar="NAME", help="Slurm partition")
+    where.add_argument(
+        "--slurm-gpus-per-job", type=int, default=0, metavar="N", help="GPUs per job (default 0)"
+    )
+    where.add_argument(
+        "--slurm-time", type=int, default=240, metavar="MINUTES", help="time limit per job (default 240)"
+    )
+    where.add_argument(
+        "--slurm-array-parallelism",
+        type=int,
+        default=64,
+        metavar="N",
+        help="jobs of the array running at once (default 64)",
+    )
+    where.add_argument(
+        "--slurm-option",
+        action="append",
+        type=parse_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any sbatch option, passed through (repeatable), e.g. --slurm-option cpus-per-task=8 "
+        "--slurm-option mem=32G --slurm-option account=myproject",
+    )
+    where.add_argument(
+        "--slurm-log-dir",
+        default=None,
+        metavar="DIR",
+        help="job scripts, pickles and logs, on a shared path (default <env root>/slurm-logs)",
+    )
+    where.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="Ray cluster to join (e.g. ray://head:10001 or auto); default: start a local one",
+    )
+    where.add_argument("--ray-cpus-per-task", type=float, default=1.0, metavar="N", help="default 1")
+    where.add_argument(
+        "--ray-gpus-per-task",
+        type=float,
+        default=None,
+        metavar="N",
+        help="default: 1 when the Ray cluster has GPUs, else 0",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
 
@@ -128,9 +226,17 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
         overwrite=args.overwrite,
         encode=EncodeOptions(device=args.device),
         zenodo_base_url=args.zenodo_url,
-        progress=sys.stderr.isatty(),
+        # bars only here on a terminal: those of several workers or of cluster jobs would interleave
+        progress=sys.stderr.isatty() and args.max_jobs <= 1 and getattr(args, "executor", "local") == "local",
         mini=args.mini,
+        skip_bad_samples=args.skip_bad_samples,
+        protocol=args.protocol,
+        seeds=args.seeds,
+        quiet=args.quiet,
     )
+    if args.seeds < 1 or args.bootstrap < 0:
+        console.print("[red]--seeds must be at least 1 and --bootstrap at least 0[/red]")
+        return 2
     units = [
         TaskUnit(
             task_file=str(t),
@@ -155,19 +261,47 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
             console.print(f"[green]✓ {result.name}[/green] {scores} ({sum(result.timings.values()):.1f} s)")
 
     started = time.perf_counter()
-    results = run_units(units, max_jobs=args.max_jobs, on_result=announce)
+    try:
+        executor = ExecutorOptions(
+            kind=args.executor,
+            max_attempts=args.max_attempts,
+            env_root=args.env_root,
+            slurm=SlurmOptions(
+                partition=args.slurm_partition,
+                gpus_per_job=args.slurm_gpus_per_job,
+                time_minutes=args.slurm_time,
+                array_parallelism=args.slurm_array_parallelism,
+                extra=tuple(args.slurm_option),
+                log_dir=args.slurm_log_dir,
+            ),
+            ray=RayOptions(
+                address=args.ray_address,
+                cpus_per_task=args.ray_cpus_per_task,
+                gpus_per_task=args.ray_gpus_per_task,
+            ),
+        )
+        results = run_units(units, max_jobs=args.max_jobs, on_result=announce, executor=executor)
+    except ExecutorError as exc:
+        console.print(f"[red]cannot run the tasks with --executor {args.executor}:[/red] {exc}")
+        return 2
     failed = [r for r in results if r.status == "failed"]
     if args.to_stage >= 2:
         run_info = {
             "from_stage": args.from_stage,
             "to_stage": args.to_stage,
             "max_jobs": args.max_jobs,
+            "executor": args.executor,
             "env_root": args.env_root or "env",
             "overwrite": args.overwrite,
             "seconds": round(time.perf_counter() - started, 3),
+            "protocol": args.protocol,
+            "seeds": args.seeds,
         }
-        document = build_results(encoder_dict, [r.to_dict() for r in results], run_info)
+        document = build_results(
+            encoder_dict, [r.to_dict() for r in results], run_info, resamples=args.bootstrap
+        )
         path = Path(args.results or Path("results") / encoder_dict["name"] / "results.json")
+        failpoint("results.before_write")
         save_results(document, path)
         print_results(document, console)
         console.print(f"results written to {path}")

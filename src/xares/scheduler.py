@@ -1,4 +1,6 @@
-"""How (task, encoder) units run: in this process, or spread over worker processes.
+"""How (task, encoder) units run: in this process, in worker processes, or as Slurm or Ray jobs.
+
+run_unit runs one unit; make_executor is the one place that picks an executor (xares.executors).
 
 A failing task never stops the others: its exception becomes a TaskResult with status "failed" and a
 message naming the task, the file and the sample where the error says so.
@@ -7,12 +9,9 @@ message naming the task, the file and the sample where the error says so.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 
 from xares.encoder import load_encoder
 from xares.errors import XaresError
+from xares.executors.base import EXECUTORS, Executor, ExecutorError, ExecutorOptions
 from xares.task import RunOptions, TaskResult, XaresTask, load_task_config
 
 logger = logging.getLogger(__name__)
@@ -69,42 +69,35 @@ def _describe(exc: BaseException) -> str:
     return text if isinstance(exc, XaresError) else f"{type(exc).__name__}: {text}"
 
 
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.WARNING)
+def make_executor(options: ExecutorOptions | None = None, *, max_jobs: int = 1) -> Executor:
+    """The one place that decides how units run: options.kind is local, slurm or ray.
+
+    A missing package or command is an ExecutorError that says what to install or where to run;
+    nothing falls back to another executor.
+    """
+    options = options or ExecutorOptions()
+    if options.kind == "local":
+        from xares.executors.local import LocalExecutor
+
+        return LocalExecutor(max_jobs)
+    if options.kind == "slurm":
+        from xares.executors.slurm import SlurmExecutor
+
+        return SlurmExecutor(options)
+    if options.kind == "ray":
+        from xares.executors.ray_executor import RayExecutor
+
+        return RayExecutor(options)
+    raise ExecutorError(f"unknown executor {options.kind!r}; choose one of {', '.join(EXECUTORS)}.")
 
 
 def run_units(
-    units: list[TaskUnit], *, max_jobs: int, on_result: Callable[[TaskResult], None] | None = None
+    units: list[TaskUnit],
+    *,
+    max_jobs: int = 1,
+    on_result: Callable[[TaskResult], None] | None = None,
+    executor: ExecutorOptions | None = None,
 ) -> list[TaskResult]:
-    """Run every unit; max_jobs <= 1 runs them here, one after another, else in spawned workers."""
-    results: list[TaskResult] = []
-    if max_jobs <= 1 or len(units) == 1:
-        for unit in units:
-            results.append(run_unit(unit))
-            if on_result:
-                on_result(results[-1])
-        return results
-    workers = min(max_jobs, len(units))
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
-    ) as pool:
-        futures = {pool.submit(run_unit, unit): unit for unit in units}
-        for future in as_completed(futures):
-            unit = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker process itself died
-                name = Path(unit.task_file).stem
-                result = TaskResult(
-                    name=name,
-                    formal_name=name,
-                    status="failed",
-                    error=f"worker process failed: {_describe(exc)}",
-                )
-            results.append(result)
-            if on_result:
-                on_result(result)
-    return results
+    """Run every unit with the chosen executor (default: local; max_jobs <= 1 runs them here, one after
+    another, else in spawned workers) and return one TaskResult per unit."""
+    return make_executor(executor, max_jobs=max_jobs).run(units, on_result)

@@ -15,6 +15,7 @@ as far as every reader is concerned.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -27,12 +28,25 @@ from typing import Any
 import numpy as np
 
 from xares.errors import ArtifactError
+from xares.faults import failpoint
 
 STORE_FORMAT = 1
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
     """Write JSON through a temporary file in the same directory, fsync, then rename over `path`."""
+    try:
+        _write_json_atomic(path, payload)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise ArtifactError(
+            f"no space left on the device while writing {path}; the previous version (if any) is intact "
+            "and no partial file was kept. Free space and run again."
+        ) from exc
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -42,6 +56,7 @@ def write_json_atomic(path: Path, payload: Any) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
+        failpoint("json.before_replace")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -81,6 +96,20 @@ class SplitEmbeddings:
 
     def clip_frames(self, index: int) -> np.ndarray:
         return self.frames[self.offsets[index] : self.offsets[index + 1]]
+
+    def subset(self, indices: list[int]) -> SplitEmbeddings:
+        """The chosen clips only, as a new in-memory split (frames copied; used when clips are dropped)."""
+        parts = [np.asarray(self.clip_frames(i)) for i in indices]
+        lengths = [len(p) for p in parts]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        frames = np.concatenate(parts) if parts else self.frames[:0]
+        return SplitEmbeddings(
+            frames=frames,
+            offsets=offsets,
+            pooled=self.pooled[indices],
+            samples=[self.samples[i] for i in indices],
+            manifest=self.manifest,
+        )
 
 
 class SplitWriter:
@@ -138,7 +167,9 @@ class SplitWriter:
             "seconds": round(time.perf_counter() - self._started, 3),
             **(extra or {}),
         }
+        failpoint("store.before_manifest")
         write_json_atomic(self.tmp_dir / "manifest.json", manifest)
+        failpoint("store.before_rename")
         if self.final_dir.exists():  # a stale or foreign split under the same name: replace it
             shutil.rmtree(self.final_dir)
         os.replace(self.tmp_dir, self.final_dir)
@@ -164,6 +195,16 @@ def is_complete(split_dir: Path, key: dict[str, Any]) -> bool:
     return manifest is not None and manifest.get("format") == STORE_FORMAT and manifest.get("key") == key
 
 
+def _load_array(path: Path) -> np.ndarray:
+    """np.load without pickles: a store never holds objects, so one that does is damaged or hostile."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(
+            f"{path}: not a plain numeric array ({exc}); delete the split and re-encode."
+        ) from exc
+
+
 def load_split(split_dir: Path, key: dict[str, Any]) -> SplitEmbeddings:
     """Open a committed split; refuse anything partial, foreign or truncated."""
     manifest = read_manifest(split_dir)
@@ -182,8 +223,8 @@ def load_split(split_dir: Path, key: dict[str, Any]) -> SplitEmbeddings:
             f"Delete {split_dir} and run stage 1 again."
         )
     frames = np.memmap(frames_path, dtype=dtype, mode="r", shape=shape)
-    offsets = np.load(split_dir / "offsets.npy")
-    pooled = np.load(split_dir / "pooled.npy")
+    offsets = _load_array(split_dir / "offsets.npy")
+    pooled = _load_array(split_dir / "pooled.npy")
     with open(split_dir / "samples.jsonl", encoding="utf-8") as handle:
         samples = [json.loads(line) for line in handle]
     if not (len(samples) == manifest["num_clips"] == len(pooled) == len(offsets) - 1):

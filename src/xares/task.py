@@ -7,6 +7,7 @@ unpacks as `(mlp_score, knn_score)`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -24,10 +25,13 @@ from xares.data.shards import find_shards
 from xares.encode import EncodeOptions, encode_split
 from xares.encoder import EncoderInfo, describe_encoder, import_file
 from xares.errors import EncoderError, TaskConfigError
+from xares.faults import failpoint
 from xares.metrics import get_metric
 from xares.probes import get_probe
 from xares.probes.linear import single_thread
-from xares.store import is_complete, load_split, read_manifest, write_json_atomic
+from xares.report import PROTOCOLS, progress_mode
+from xares.stats import combine_seeds
+from xares.store import SplitEmbeddings, is_complete, load_split, read_manifest, write_json_atomic
 from xares.taskconfig import TaskConfig
 
 __all__ = ["TaskConfig", "XaresTask", "TaskResult", "RunOptions", "load_task_config"]
@@ -35,6 +39,15 @@ __all__ = ["TaskConfig", "XaresTask", "TaskResult", "RunOptions", "load_task_con
 logger = logging.getLogger(__name__)
 
 OVERWRITE_POLICIES = ("missing", "probe", "all")
+PROBE_SETTINGS = (
+    "task_type",
+    "criterion",
+    "epochs",
+    "learning_rate",
+    "batch_size_train",
+    "knn_k",
+    "knn_temperature",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,11 @@ class RunOptions:
     zenodo_base_url: str | None = None
     progress: bool = False
     mini: bool = False  # use each task's mini shard selection (use_mini_dataset) where it has one
+    skip_bad_samples: bool = False  # skip and count unreadable samples instead of failing the task
+    protocol: str = "published"  # published | strict | xares-0.1.3 (see xares.report.PROTOCOLS)
+    seeds: int = 1  # heads trained per task, with seeds seed, seed + 1, ...; scores are their mean
+    # no progress display (the library's default); else bars where progress is True, plain lines elsewhere
+    quiet: bool = True
 
 
 @dataclass
@@ -66,7 +84,16 @@ class TaskResult:
     timings: dict[str, float] = field(default_factory=dict)
     folds: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # secondary metrics, e.g. recall@5
+    skipped: list[str] = field(default_factory=list)  # samples left out under --skip-bad-samples, and why
     cached: bool = False
+    protocol: str = "published"
+    seeds: list[int] = field(default_factory=list)
+    seed_scores: dict[str, list[float | None]] = field(default_factory=dict)  # every score of every seed
+    probe: dict[str, Any] = field(default_factory=dict)  # the probe's settings
+    selection: str = ""  # what chose the head's epoch; selection_on_test: whether that saw test data
+    selection_on_test: bool | None = None
+    encode: dict[str, Any] = field(default_factory=dict)  # audio seconds, encode seconds, device, memory
+    per_clip: dict[str, Any] | None = None  # per-clip test data for intervals and paired tests (xares.stats)
 
     def __iter__(self):
         """Unpack as (mlp_score, knn_score), the shape of the public API's return value."""
@@ -112,6 +139,11 @@ class XaresTask:
     def __init__(self, config: TaskConfig, *, options: RunOptions | None = None) -> None:
         if options is not None and options.overwrite not in OVERWRITE_POLICIES:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {options.overwrite!r}")
+        if options is not None and (options.protocol not in PROTOCOLS or options.seeds < 1):
+            raise ValueError(
+                f"protocol must be one of {sorted(PROTOCOLS)} and seeds >= 1; got {options.protocol!r}, "
+                f"{options.seeds!r}"
+            )
         self.config = config
         self.options = options or RunOptions()
         if self.options.mini:
@@ -127,6 +159,9 @@ class XaresTask:
             higher_is_better=get_metric(config.metric).higher_is_better,
             eval_weight=config.eval_weight or 0,
             seed=config.seed,
+            protocol=self.options.protocol,
+            seeds=[config.seed + i for i in range(self.options.seeds)],
+            probe={k: getattr(config, k) for k in PROBE_SETTINGS},
         )
 
     # ----- keys and places ------------------------------------------------------------------
@@ -154,6 +189,7 @@ class XaresTask:
             "task_data": self.config.data_fingerprint(),
             "split": str(split),
             "shards": {p.name: p.stat().st_size for p in shards},
+            **({"skip_bad_samples": True} if self.options.skip_bad_samples else {}),
         }
 
     def score_path(self) -> Path:
@@ -186,6 +222,10 @@ class XaresTask:
             "hop_size_in_ms": self.encoder_info.hop_size_in_ms,
             "folds": [str(f) for f in config.k_fold_splits or []],
             "label_processor": _callable_identity(config.label_processor),
+            "skip_bad_samples": self.options.skip_bad_samples,
+            "protocol": self.options.protocol,
+            "seeds": self.result.seeds,
+            "scores_format": 2,  # caches with per-clip test data
         }
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
         return config.task_dir / "scores" / self.encoder_info.store_name / f"{digest[:16]}.json"
@@ -199,6 +239,9 @@ class XaresTask:
     def encode(self) -> None:
         started = time.perf_counter()
         force = self.options.overwrite == "all" or self.config.force_encode
+        encode_options = dataclasses.replace(
+            self.options.encode, skip_bad_samples=self.options.skip_bad_samples
+        )
         self.store_root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.store_root) + ".lock"):
             for leftover in self.store_root.glob(".*.tmp-*"):  # from a run killed mid-write
@@ -214,8 +257,9 @@ class XaresTask:
                     split,
                     self.split_dir(split),
                     key,
-                    self.options.encode,
+                    encode_options,
                 )
+                failpoint("encode.split_done")
                 logger.info(
                     "%s/%s: encoded %d clips (%.1f s of audio) in %.1f s",
                     self.config.name,
@@ -237,23 +281,60 @@ class XaresTask:
             self.result.cached = True
         else:
             splits = {s: load_split(self.split_dir(s), self.store_key(s)) for s in config.data_splits()}
+            skipped = [reason for s in splits.values() for reason in s.manifest.get("skipped", [])]
+            if self.options.skip_bad_samples:
+                splits = {s: self._drop_unreadable_labels(s, data, skipped) for s, data in splits.items()}
             hop = float(config.metric_args.get("hop_size_in_ms") or self.encoder_info.hop_size_in_ms)
             # Heads are small matrices: extra threads only add wake-ups, and on a busy machine spinning
             # threads slow each step ~30x. The clip probe keeps them for its kNN matrix products.
             threads = contextlib.nullcontext() if config.task_type == "clip" else single_thread()
+            probe = get_probe(config.task_type)
+            protocol = (
+                {"protocol": self.options.protocol}
+                if "protocol" in inspect.signature(probe).parameters
+                else {}
+            )
             with threads:
-                outcome = get_probe(config.task_type)(config, splits, seed=config.seed, hop_size_in_ms=hop)
-            scores = {
-                "mlp_score": outcome.mlp_score,
-                "knn_score": outcome.knn_score,
-                "num_test_clips": outcome.num_test_clips,
-                "folds": outcome.folds,
-                "metrics": outcome.metrics,
-            }
+                outcomes = [
+                    probe(config, splits, seed=seed, hop_size_in_ms=hop, **protocol)
+                    for seed in self.result.seeds
+                ]
+            scores = {**combine_seeds(outcomes, self.result.seeds, config), "skipped": skipped}
+            if self.options.protocol == "strict" and scores["selection_on_test"]:
+                logger.warning(
+                    "%s: the %s probe has no strict protocol; its model selection still sees the test data "
+                    "(%s)",
+                    config.name,
+                    config.task_type,
+                    scores["selection"],
+                )
+            failpoint("probe.scored")
             write_json_atomic(path, scores)
             self._apply_scores(scores)
         self.result.timings["probe"] = round(time.perf_counter() - started, 3)
         return self.result
+
+    def _drop_unreadable_labels(
+        self, split: Any, data: SplitEmbeddings, skipped: list[str]
+    ) -> SplitEmbeddings:
+        """--skip-bad-samples at the probe stage: clips whose JSON the label_processor rejects."""
+        processor = self.config.label_processor
+        if processor is None:
+            return data
+        keep = []
+        for index, record in enumerate(data.samples):
+            try:
+                processor(record["meta"])
+            except Exception as exc:
+                reason = (
+                    f"task {self.config.name!r}, split {split!r}, shard {record['shard']}, sample "
+                    f"{record['key']!r}: the label_processor rejected its JSON ({type(exc).__name__}: {exc})"
+                )
+                logger.warning("skipping: %s", reason)
+                skipped.append(reason)
+            else:
+                keep.append(index)
+        return data if len(keep) == len(data) else data.subset(keep)
 
     def _apply_scores(self, scores: dict[str, Any]) -> None:
         self.result.mlp_score = scores["mlp_score"]
@@ -261,6 +342,11 @@ class XaresTask:
         self.result.num_test_clips = scores["num_test_clips"]
         self.result.folds = scores["folds"]
         self.result.metrics = scores.get("metrics", {})
+        self.result.skipped = scores.get("skipped", [])
+        self.result.seed_scores = scores.get("seed_scores", {})
+        self.result.selection = scores.get("selection", "")
+        self.result.selection_on_test = scores.get("selection_on_test")
+        self.result.per_clip = scores.get("per_clip")
         if self.config.eval_weight is None:
             self.result.eval_weight = scores["num_test_clips"]
 
@@ -269,10 +355,36 @@ class XaresTask:
         if self.config.disabled:
             self.result.status = "disabled"
             return self.result
-        if from_stage <= 0 <= to_stage:
-            self.acquire()
-        if from_stage <= 1 <= to_stage:
-            self.encode()
-        if from_stage <= 2 <= to_stage:
-            self.probe()
+        mode = "off" if self.options.quiet else "bar" if self.options.progress else "lines"
+        with progress_mode(mode):
+            if from_stage <= 0 <= to_stage:
+                self.acquire()
+            if from_stage <= 1 <= to_stage:
+                self.encode()
+            if from_stage <= 2 <= to_stage:
+                self.probe()
+                self.result.encode = self.encode_statistics()
         return self.result
+
+    def encode_statistics(self) -> dict[str, Any]:
+        """Audio seconds, encode seconds and device of this task's stores (their manifests), and the peak
+        memory of this process so far."""
+        manifests = [read_manifest(self.split_dir(s)) or {} for s in self.config.data_splits()]
+        stats: dict[str, Any] = {
+            "audio_seconds": round(sum(m.get("audio_seconds", 0.0) for m in manifests), 3),
+            "seconds": round(sum(m.get("seconds", 0.0) for m in manifests), 3),
+            "device": ", ".join(sorted({str(m["device"]) for m in manifests if m.get("device")})),
+            "peak_memory_mb": None,
+            "peak_gpu_memory_mb": None,
+        }
+        with contextlib.suppress(ImportError):  # resource is POSIX-only
+            import resource
+            import sys
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+            stats["peak_memory_mb"] = round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            stats["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return stats

@@ -138,12 +138,13 @@ def test_manual_instructions_name_url_md5_and_place(
     zenodo_server, tmp_path: Path, retry: RetryPolicy
 ) -> None:
     zenodo_server.add(RECORD, {"a.tar": b"aaa"})
-    [(url, digest, where)] = manual_instructions(
+    [(url, digest, where, size)] = manual_instructions(
         RECORD, tmp_path / "task", base_url=zenodo_server.url, retry=retry
     )
     assert url.endswith(f"/api/records/{RECORD}/files/a.tar/content")
     assert digest == md5(b"aaa")
     assert where == tmp_path / "task" / "a.tar"
+    assert size == 3
 
 
 # --- the happy path, caching, placement -----------------------------------------------------------

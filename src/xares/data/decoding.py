@@ -9,9 +9,11 @@ the number of clips. One pool serves every split and task of a process, so it st
 from __future__ import annotations
 
 import atexit
+import ctypes
 import multiprocessing
 import multiprocessing.util
 import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -19,7 +21,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
-from xares.data.shards import RawSample, decode_audio, decode_many
+from xares.data.shards import RawSample, decode_many
+from xares.errors import DataError
 
 
 def default_decode_workers() -> int:
@@ -37,7 +40,9 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
             # A multiprocessing child (a task worker of --max-jobs) never runs atexit handlers, and
             # at exit it joins its children: without this finaliser it would wait on idle decoders.
             multiprocessing.util.Finalize(None, _shutdown_pools, exitpriority=100)
-        pool = _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=_context())
+        pool = _POOLS[workers] = ProcessPoolExecutor(
+            workers, mp_context=_context(), initializer=_die_with_parent
+        )
     return pool
 
 
@@ -46,6 +51,16 @@ def _shutdown_pools() -> None:
     for pool in _POOLS.values():
         pool.shutdown(wait=True, cancel_futures=True)
     _POOLS.clear()
+
+
+def _die_with_parent() -> None:
+    """Forked workers hold copies of every pipe of their parent, so they would never notice it was
+    killed (SIGKILL runs no cleanup) and would linger forever; ask the kernel to end them with it."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -68,11 +83,15 @@ def decode_in_order(
     workers: int,
     chunk_size: int = 8,
     lookahead: int = 1024,
-) -> Iterator[tuple[RawSample, np.ndarray]]:
-    """Yield (sample, mono waveform at target_rate) in input order; errors surface at their sample."""
+    keep_errors: bool = False,
+) -> Iterator[tuple[RawSample, np.ndarray | DataError]]:
+    """Yield (sample, mono waveform at target_rate) in input order; errors surface at their sample.
+
+    With keep_errors, a sample that cannot be decoded is yielded with its DataError instead.
+    """
     if workers <= 1:
         for sample in samples:
-            yield sample, decode_audio(sample, target_rate)
+            yield sample, decode_many([sample], target_rate, keep_errors)[0]
         return
     pool = shared_pool(workers)
     pending: deque[tuple[list[RawSample], Future]] = deque()
@@ -81,7 +100,7 @@ def decode_in_order(
 
     def submit(batch: list[RawSample]) -> None:
         nonlocal in_flight
-        pending.append((batch, pool.submit(decode_many, batch, target_rate)))
+        pending.append((batch, pool.submit(decode_many, batch, target_rate, keep_errors)))
         in_flight += len(batch)
 
     def drain_one() -> Iterator[tuple[RawSample, np.ndarray]]:

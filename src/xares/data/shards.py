@@ -12,7 +12,7 @@ import os
 import re
 import tarfile
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +70,36 @@ def _assemble(key: str, members: dict[str, bytes], shard: Path) -> RawSample:
     return RawSample(key=key, audio=members[ext], audio_ext=ext, meta=meta, shard=shard, extra=extra)
 
 
-def iter_shard(path: str | os.PathLike) -> Iterator[RawSample]:
-    """Yield the samples of one shard in stored order; a damaged tar raises DataError naming where."""
+def iter_shard(
+    path: str | os.PathLike, on_error: Callable[[DataError], None] | None = None
+) -> Iterator[RawSample]:
+    """Yield the samples of one shard in stored order.
+
+    A bad sample (unreadable JSON, a missing member, a key repeated or not UTF-8) raises DataError
+    naming shard and key; with `on_error`, it is reported there and skipped instead. A damaged tar
+    ends the shard at the last complete sample, reported the same way.
+    """
     path = Path(path)
     current_key: str | None = None
     members: dict[str, bytes] = {}
     seen_keys: set[str] = set()
+    bad_key = False
+
+    def report(error: DataError) -> None:
+        if on_error is None:
+            raise error
+        on_error(error)
+
+    def finish() -> Iterator[RawSample]:
+        if current_key is None or bad_key:
+            return
+        try:
+            sample = _assemble(current_key, members, path)
+        except DataError as error:
+            report(error)
+            return
+        yield sample
+
     try:
         with tarfile.open(path, mode="r|") as tar:
             for info in tar:
@@ -83,24 +107,56 @@ def iter_shard(path: str | os.PathLike) -> Iterator[RawSample]:
                     continue
                 key, ext = split_member_name(info.name)
                 if key != current_key:
-                    if current_key is not None:
-                        yield _assemble(current_key, members, path)
+                    yield from finish()
+                    current_key, members, bad_key = key, {}, False
                     if key in seen_keys:
-                        raise DataError(
-                            f"{path}: key {key!r} appears twice, apart. Keys must be unique and a "
-                            "sample's members adjacent; rebuild the shard."
+                        bad_key = True
+                        report(
+                            DataError(
+                                f"{path}: key {key!r} appears twice, apart. Keys must be unique and a "
+                                "sample's members adjacent; rebuild the shard."
+                            )
+                        )
+                    elif not _is_utf8(key):
+                        bad_key = True
+                        report(
+                            DataError(
+                                f"{path}: the member name {info.name!r} is not valid UTF-8. Rename the file "
+                                "(keys are UTF-8 text) and rebuild the shard."
+                            )
                         )
                     seen_keys.add(key)
-                    current_key, members = key, {}
+                if bad_key:
+                    continue
+                if ext in members:
+                    bad_key = True
+                    report(
+                        DataError(
+                            f"{path}: sample {key!r} has two '.{ext}' members. Keys must be unique; rebuild "
+                            "the shard."
+                        )
+                    )
+                    continue
                 handle = tar.extractfile(info)
                 members[ext] = handle.read() if handle is not None else b""
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DataError(
+        error = DataError(
             f"{path}: the tar is damaged after sample {current_key!r} ({type(exc).__name__}: {exc}). "
             "Delete the file and fetch or rebuild it."
-        ) from exc
-    if current_key is not None:
-        yield _assemble(current_key, members, path)
+        )
+        if on_error is None:
+            raise error from exc
+        on_error(error)
+        return
+    yield from finish()
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # tarfile keeps undecodable bytes as lone surrogates
+        return False
+    return True
 
 
 def find_shards(task_dir: Path, pattern: str) -> list[Path]:
@@ -158,9 +214,20 @@ def decode_audio(sample: RawSample, target_rate: int) -> np.ndarray:
     return np.ascontiguousarray(mono)
 
 
-def decode_many(samples: list[RawSample], target_rate: int) -> list[np.ndarray]:
-    """Decode a chunk of samples; the unit of work of a decoding process (one round trip per chunk)."""
-    return [decode_audio(sample, target_rate) for sample in samples]
+def decode_many(samples: list[RawSample], target_rate: int, keep_errors: bool = False) -> list:
+    """Decode a chunk of samples; the unit of work of a decoding process (one round trip per chunk).
+
+    With keep_errors, a sample that cannot be decoded gives its DataError in place of a waveform.
+    """
+    if not keep_errors:
+        return [decode_audio(sample, target_rate) for sample in samples]
+    decoded: list = []
+    for sample in samples:
+        try:
+            decoded.append(decode_audio(sample, target_rate))
+        except DataError as error:
+            decoded.append(error)
+    return decoded
 
 
 def _decoder_message(exc: Exception) -> str:

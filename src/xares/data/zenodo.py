@@ -41,11 +41,13 @@ from filelock import FileLock, Timeout
 
 from xares.data.extract import TAR_SUFFIXES, ZIP_SUFFIXES, safe_extract
 from xares.errors import DataError
+from xares.faults import failpoint
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://zenodo.org"
 BASE_URL_ENV = "XARES_ZENODO_URL"  # environment variable that overrides the base URL
+BACKOFF_ENV = "XARES_RETRY_BACKOFF_S"  # environment variable: first retry wait in seconds (default 1)
 
 # Statuses worth asking again: rate limiting and server-side trouble; every other 4xx is final.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -67,6 +69,17 @@ class RecordFile:
     url: str
 
 
+def _backoff_from_env() -> float:
+    value = os.environ.get(BACKOFF_ENV, "").strip()
+    try:
+        seconds = float(value) if value else 1.0
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise DataError(f"${BACKOFF_ENV}={value!r} is not a number of seconds >= 0; unset it or fix it.")
+    return seconds
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try before giving up; tests pass `sleep` and `backoff_s` to run without waiting.
@@ -76,10 +89,12 @@ class RetryPolicy:
     flaky line still completes. The wait doubles each time from `backoff_s`, or follows the server's
     Retry-After, and never exceeds `max_wait_s`. hash_attempts: full downloads of a file before an md5
     mismatch becomes an error (a stale partial file from an older run costs one extra download).
+    backoff_s defaults to $XARES_RETRY_BACKOFF_S when set (read when the policy is made), so the
+    command line can be run against a flaky test server without waiting.
     """
 
     attempts: int = 5
-    backoff_s: float = 1.0
+    backoff_s: float = field(default_factory=_backoff_from_env)
     max_wait_s: float = 120.0
     hash_attempts: int = 2
     connect_timeout_s: float = 15.0
@@ -87,7 +102,7 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
-DEFAULT_RETRY = RetryPolicy()
+DEFAULT_RETRY = RetryPolicy(backoff_s=1.0)  # fixed; calls without a policy make one (reads the env)
 
 
 def resolve_base_url(base_url: str | None = None) -> str:
@@ -113,19 +128,19 @@ def list_record_files(
     record_id = _check_record_id(record_id)
     base = resolve_base_url(base_url)
     with _session() as session:
-        return _list(session, record_id, base, retry or DEFAULT_RETRY)
+        return _list(session, record_id, base, retry or RetryPolicy())
 
 
 def manual_instructions(
     record_id: str, dest_dir: Path, *, base_url: str | None = None, retry: RetryPolicy | None = None
-) -> list[tuple[str, str, Path]]:
-    """(url, md5, where to put it) for each file of the record, for `xares fetch --print-urls`.
+) -> list[tuple[str, str, Path, int]]:
+    """(url, md5, where to put it, size in bytes) for each file of the record, for `xares fetch --print-urls`.
 
     A file placed at that path by hand is checked against its md5 and used by the next fetch_record
     call instead of being downloaded (archives are then extracted as usual).
     """
     return [
-        (f.url, f.md5, Path(dest_dir) / f.key)
+        (f.url, f.md5, Path(dest_dir) / f.key, f.size)
         for f in list_record_files(record_id, base_url=base_url, retry=retry)
     ]
 
@@ -147,7 +162,7 @@ def fetch_record(
     """
     record_id = _check_record_id(record_id)
     dest_dir, cache_dir = Path(dest_dir), Path(cache_dir)
-    policy = retry or DEFAULT_RETRY
+    policy = retry or RetryPolicy()
     base = resolve_base_url(base_url)
     record_dir = cache_dir / record_id
     record_dir.mkdir(parents=True, exist_ok=True)
@@ -412,6 +427,7 @@ def _transfer(
                     try:
                         for chunk in response.iter_content(_CHUNK):
                             out.write(chunk)
+                            failpoint("download.chunk")
                             bar.advance(len(chunk))
                     finally:
                         out.flush()

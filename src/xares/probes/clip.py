@@ -3,11 +3,27 @@
 Labels are made here from each clip's stored JSON by the task's label_processor, so fixing a label
 processor never forces a re-encode. k-fold tasks hold out each fold in turn; their score is the plain
 mean over folds, as published.
+
+Protocols (`protocol=`, see xares.report.PROTOCOLS):
+
+- "published": the documented kNN (each clip normalised over its dimensions) and model selection as
+  published: the epoch is chosen on the validation split, which for k-fold tasks is the held-out
+  fold and for some tasks is the test split itself, so selection sees the test data.
+- "strict": selection never sees test data. k-fold tasks select on the next fold (held-out fold k,
+  validation fold k+1, training on the others); tasks whose validation split is their test split
+  select on a validation set carved out of the training data (10% of its clips, per class, fixed by
+  the task's seed). The kNN, which selects nothing, is as published.
+- "xares-0.1.3": both deviations of the public implementation: kNN with the training matrix
+  normalised per feature dimension (see xares.probes.knn), selection as published.
+
+Each fold also keeps its per-clip test data (xares.stats.ClipRecord) under "per_clip", from which
+XaresTask builds bootstrap intervals, per-class scores and confusion matrices.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +33,8 @@ from xares.metrics import get_metric
 from xares.probes import ProbeResult, split_arrangements
 from xares.probes.knn import knn_class_scores
 from xares.probes.linear import LinearProbeSettings, train_linear_probe
+from xares.report import progress
+from xares.stats import ClipRecord, classification_scores, clip_keys, head_scores, infer_class_names
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
 
@@ -77,10 +95,120 @@ def _output_dim(config: TaskConfig, targets: list[np.ndarray]) -> int:
     return 1
 
 
+VALIDATION_FRACTION = 0.1  # of the training clips, carved out as validation set under "strict"
+Part = tuple[Any, "np.ndarray | None"]  # (split, indices of its clips or None for all of them)
+
+
+@dataclass
+class Arrangement:
+    """One trained head: what it trains on, selects on and is tested on, and the kNN's reference set."""
+
+    label: str
+    train: list[Part]
+    valid: list[Part]  # empty: no selection, the last epoch is kept
+    test: Any
+    knn_train: list[Any]
+    selection: str
+    selection_on_test: bool
+
+
+def carve_validation(
+    data: SplitEmbeddings, targets: np.ndarray, *, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) clip indices of one split: whole clips (all crops together), a `fraction` of
+    each class for class indices, at least one clip when there are two or more."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, record in enumerate(data.samples):
+        groups.setdefault((str(record.get("shard")), str(record["key"])), []).append(index)
+    members = list(groups.values())
+    strata: dict[Any, list[int]] = {}
+    for g, indices in enumerate(members):
+        label = targets[indices[0]].item() if targets.ndim == 1 and targets.dtype.kind in "iu" else 0
+        strata.setdefault(label, []).append(g)
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for label in sorted(strata):
+        group_ids = strata[label]
+        take = int(round(fraction * len(group_ids)))
+        chosen += [group_ids[i] for i in rng.permutation(len(group_ids))[:take]]
+    if not chosen and len(members) >= 2:
+        chosen = [int(rng.integers(len(members)))]
+    valid = sorted(i for g in chosen for i in members[g])
+    train = sorted(set(range(len(data))) - set(valid))
+    return np.asarray(train, dtype=np.int64), np.asarray(valid, dtype=np.int64)
+
+
+def clip_arrangements(
+    config: TaskConfig, protocol: str, splits: dict[Any, SplitEmbeddings], targets: dict[Any, np.ndarray]
+) -> list[Arrangement]:
+    """The heads a clip task trains under `protocol` (see the module notes)."""
+    folds = list(config.k_fold_splits or [])
+    arrangements = []
+    for label, train_splits, valid_split, test_split in split_arrangements(config):
+        full = [(s, None) for s in train_splits]
+        if valid_split is None:
+            arrangement = Arrangement(label, full, [], test_split, train_splits, "last epoch", False)
+        elif valid_split != test_split:
+            selection = f"validation split {valid_split!r}"
+            arrangement = Arrangement(
+                label, full, [(valid_split, None)], test_split, train_splits, selection, False
+            )
+        elif protocol != "strict":
+            what = "held-out fold" if config.is_kfold else "test split"
+            selection = f"{what} {test_split!r} (as published)"
+            arrangement = Arrangement(
+                label, full, [(valid_split, None)], test_split, train_splits, selection, True
+            )
+        elif config.is_kfold and len(folds) >= 3:
+            following = folds[(folds.index(test_split) + 1) % len(folds)]
+            train = [(s, None) for s in train_splits if s != following]
+            selection = f"next fold {following!r}"
+            arrangement = Arrangement(
+                label, train, [(following, None)], test_split, train_splits, selection, False
+            )
+        else:
+            train, valid = [], []
+            for split in train_splits:
+                kept, carved = carve_validation(
+                    splits[split], targets[split], fraction=VALIDATION_FRACTION, seed=config.seed
+                )
+                train.append((split, kept))
+                if len(carved):
+                    valid.append((split, carved))
+            selection = f"{VALIDATION_FRACTION:.0%} of the training clips" if valid else "last epoch"
+            arrangement = Arrangement(label, train, valid, test_split, train_splits, selection, False)
+        arrangements.append(arrangement)
+    return arrangements
+
+
+def _gather(
+    parts: list[Part], splits: dict[Any, SplitEmbeddings], targets: dict[Any, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    features = [splits[s].pooled if index is None else splits[s].pooled[index] for s, index in parts]
+    labels = [targets[s] if index is None else targets[s][index] for s, index in parts]
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _class_names(
+    config: TaskConfig, splits: dict[Any, SplitEmbeddings], targets: dict[Any, np.ndarray], output_dim: int
+) -> list[str] | None:
+    if config.criterion not in ("CrossEntropyLoss", "BCEWithLogitsLoss"):
+        return None
+    metas = [record["meta"] for data in splits.values() for record in data.samples]
+    return infer_class_names(metas, np.concatenate(list(targets.values())), output_dim)
+
+
 def run_clip_probe(
-    config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: int, hop_size_in_ms: float
+    config: TaskConfig,
+    splits: dict[Any, SplitEmbeddings],
+    *,
+    seed: int,
+    hop_size_in_ms: float,
+    protocol: str = "published",
 ) -> ProbeResult:
     """Train and score the linear head (and kNN where meaningful) on every train/test arrangement."""
+    if protocol not in ("published", "strict", "xares-0.1.3"):
+        raise ValueError(f"protocol must be published, strict or xares-0.1.3, got {protocol!r}")
     metric = get_metric(config.metric)
     targets = {split: make_targets(config, split, data) for split, data in splits.items()}
     output_dim = _output_dim(config, list(targets.values()))
@@ -92,37 +220,96 @@ def run_clip_probe(
         seed=seed,
     )
     use_knn = config.do_knn and config.criterion == "CrossEntropyLoss"
+    # a classifier scored by another metric (EER) also reports its accuracy
+    extra_accuracy = config.criterion == "CrossEntropyLoss" and config.metric != "accuracy"
+    arrangements = clip_arrangements(config, protocol, splits, targets)
+    class_names = _class_names(config, splits, targets, output_dim)
 
     folds = []
-    for label, train_splits, valid_split, test_split in split_arrangements(config):
-        train_x = np.concatenate([splits[s].pooled for s in train_splits])
-        train_y = np.concatenate([targets[s] for s in train_splits])
-        test = (splits[test_split].pooled, targets[test_split])
-        valid = (splits[valid_split].pooled, targets[valid_split]) if valid_split is not None else None
-        fold: dict[str, Any] = {"name": label, "num_train": len(train_x), "num_test": len(test[0])}
-        if config.do_mlp:
-            outcome = train_linear_probe(
-                train=(train_x, train_y),
-                valid=valid,
-                test=test,
+    total_epochs = len(arrangements) * config.epochs if config.do_mlp else None
+    with progress(f"probe {config.name} (seed {seed})", total_epochs, "epochs") as bar:
+        for arrangement in arrangements:
+            fold = _score_arrangement(
+                config,
+                arrangement,
+                splits,
+                targets,
                 output_dim=output_dim,
-                metric=metric,
                 settings=settings,
+                metric=metric,
+                use_knn=use_knn,
+                extra_accuracy=extra_accuracy,
+                protocol=protocol,
+                on_epoch=bar.advance,
             )
-            fold.update(
-                mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score
+            fold["per_clip"].class_names = class_names
+            folds.append(fold)
+            logger.info(
+                "%s %s: %s",
+                config.name,
+                arrangement.label,
+                {k: v for k, v in fold.items() if k not in ("name", "per_clip")},
             )
-        if use_knn:
-            votes = knn_class_scores(
-                train_x,
-                train_y,
-                test[0],
-                num_classes=output_dim,
-                k=config.knn_k,
-                temperature=config.knn_temperature,
-            )
-            fold["knn_score"] = float(np.mean(np.argmax(votes, axis=1) == test[1]))
-        folds.append(fold)
-        logger.info("%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k != "name"})
 
-    return ProbeResult.from_folds(folds)
+    return ProbeResult.from_folds(folds, ("accuracy",) if extra_accuracy else ())
+
+
+def _score_arrangement(
+    config: TaskConfig,
+    arrangement: Arrangement,
+    splits: dict[Any, SplitEmbeddings],
+    targets: dict[Any, np.ndarray],
+    *,
+    output_dim: int,
+    settings: LinearProbeSettings,
+    metric: Any,
+    use_knn: bool,
+    extra_accuracy: bool,
+    protocol: str,
+    on_epoch: Any,
+) -> dict[str, Any]:
+    train_x, train_y = _gather(arrangement.train, splits, targets)
+    test = (splits[arrangement.test].pooled, targets[arrangement.test])
+    valid = _gather(arrangement.valid, splits, targets) if arrangement.valid else None
+    fold: dict[str, Any] = {
+        "name": arrangement.label,
+        "num_train": len(train_x),
+        "num_valid": len(valid[0]) if valid else 0,
+        "num_test": len(test[0]),
+        "selection": arrangement.selection,
+        "selection_on_test": arrangement.selection_on_test,
+    }
+    record = ClipRecord(keys=clip_keys(splits[arrangement.test].samples), scores={})
+    if config.do_mlp:
+        outcome = train_linear_probe(
+            train=(train_x, train_y),
+            valid=valid,
+            test=test,
+            output_dim=output_dim,
+            metric=metric,
+            settings=settings,
+            on_epoch=on_epoch,
+        )
+        fold.update(mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score)
+        try:
+            record.scores["mlp_score"] = head_scores(config.metric, outcome.test_outputs, test[1])
+        except ValueError as exc:  # a metric without a per-clip form: no interval, said in the log
+            logger.warning("%s: %s", config.name, exc)
+        if extra_accuracy:
+            record.scores["accuracy"] = classification_scores(outcome.test_outputs, test[1])
+            fold["accuracy"] = float(np.mean(np.argmax(outcome.test_outputs, axis=1) == test[1]))
+    if use_knn:
+        reference_x, reference_y = _gather([(s, None) for s in arrangement.knn_train], splits, targets)
+        votes = knn_class_scores(
+            reference_x,
+            reference_y,
+            test[0],
+            num_classes=output_dim,
+            k=config.knn_k,
+            temperature=config.knn_temperature,
+            reference_normalisation="dimension" if protocol == "xares-0.1.3" else "clip",
+        )
+        fold["knn_score"] = float(np.mean(np.argmax(votes, axis=1) == test[1]))
+        record.scores["knn_score"] = classification_scores(votes, test[1])
+    fold["per_clip"] = record
+    return fold

@@ -3,6 +3,12 @@
 Cosine similarity between L2-normalised clip vectors (each clip normalised over its dimensions, the
 documented protocol), the k most similar training clips, softmax over similarity / temperature, and
 a weighted vote per class.
+
+`reference_normalisation="dimension"` reproduces the public implementation (xares 0.1.3) exactly: it
+transposes the training matrix before normalising, so each *feature dimension* is scaled to unit norm
+across the training clips instead of each clip across its dimensions (queries are still normalised
+per clip). The similarities are then not cosines; the published kNN tables were produced this way.
+Use it only to compare with those tables (protocol "xares-0.1.3").
 """
 
 from __future__ import annotations
@@ -26,9 +32,17 @@ def knn_class_scores(
     k: int = 10,
     temperature: float = 0.07,
     chunk: int = 1024,
+    reference_normalisation: str = "clip",
 ) -> np.ndarray:
     """Per-class vote weights [N_query, num_classes]; the arg-max is the prediction."""
-    reference = normalise_rows(train_vectors)
+    if reference_normalisation == "clip":
+        reference = normalise_rows(train_vectors)
+    elif reference_normalisation == "dimension":  # xares 0.1.3: normalise(train.T).T
+        reference = normalise_rows(np.asarray(train_vectors).T).T
+    else:
+        raise ValueError(
+            f"reference_normalisation must be 'clip' or 'dimension', got {reference_normalisation!r}"
+        )
     labels = torch.as_tensor(np.asarray(train_labels), dtype=torch.int64)
     queries = normalise_rows(query_vectors)
     k = min(k, len(reference))

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from xares.faults import failpoint
 from xares.metrics import Metric
 
 CRITERIA = {
@@ -93,6 +94,7 @@ def train_linear_probe(
     output_dim: int,
     metric: Metric,
     settings: LinearProbeSettings,
+    on_epoch: Callable[[], None] | None = None,
 ) -> ProbeOutcome:
     """Train on `train`, keep the best epoch on `valid` (the last epoch when there is none), score `test`."""
     torch.manual_seed(settings.seed)
@@ -107,7 +109,7 @@ def train_linear_probe(
 
     with single_thread():
         best_state, best_score, best_epoch = _train(
-            head, features, targets, valid, loss_fn, optimiser, metric, settings, generator
+            head, features, targets, valid, loss_fn, optimiser, metric, settings, generator, on_epoch
         )
     head.load_state_dict(best_state)
     outputs = predict(head, test[0])
@@ -129,6 +131,7 @@ def _train(
     metric: Metric,
     settings: LinearProbeSettings,
     generator: torch.Generator,
+    on_epoch: Callable[[], None] | None = None,
 ) -> tuple[dict, float | None, int]:
     best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), None, -1
     for epoch in range(settings.epochs):
@@ -142,6 +145,9 @@ def _train(
             loss = loss_fn(head(features[index]), targets[index])
             loss.backward()
             optimiser.step()
+        failpoint("probe.epoch")
+        if on_epoch is not None:  # progress display
+            on_epoch()
         if valid is not None:
             score = metric.compute(predict(head, valid[0]), valid[1])
             if metric.better(score, best_score):

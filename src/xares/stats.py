@@ -1,0 +1,820 @@
+"""Statistics of scores: per-clip test records, bootstrap intervals, paired tests, per-class scores.
+
+Every score X-ARES reports is a function of the test clips. A probe keeps, for each test clip, what
+the score needs (the predicted class, the head's outputs, segment counts ...) in a `ClipRecord`;
+`merge_records` pools the folds of a k-fold task and stacks the seeds of `--seeds N`. From the merged
+`TestClips` any score can be recomputed under a *weighting* of the clips, and a bootstrap replicate is
+just a weighting: clip i drawn c_i times out of N gets weight c_i.
+
+    score(weights) = mean over seeds ( mean over folds ( metric of the fold's clips, weighted ) )
+
+With all weights 1 this is exactly the published score (k-fold: the plain mean of the fold scores).
+Intervals are percentile intervals over `resamples` replicates that resample all test clips pooled
+(k-fold: every held-out clip of every fold). Weighted averages over tasks are bootstrapped jointly:
+each replicate draws every task's clips and averages the task scores of that replicate. A paired
+comparison draws the clips the two results share (matched by key) once per replicate and scores both
+encoders on the same draw.
+
+Kinds of per-clip data (arrays have a seed axis S first, then the clip axis N; an array that is the
+same for every seed is kept once, S = 1):
+
+    accuracy    predictions [S, N] int, targets [S, N] int                fraction correct
+    ap          outputs [S, N, C] float16, targets [S, N, C] uint8        macro average precision
+    eer         scores [S, N], targets [S, N]                             equal error rate
+    mse, mae    outputs [S, N, ...], targets [S, N, ...]                  mean squared / absolute error
+    pearson     outputs [S, N], targets [S, N]                            correlation
+    f1_macro,   counts [S, N, C, 3] int (true positives, false positives, false negatives per class)
+    f1_micro
+    ratio       numerator [S, N], denominator [S, N]                      sum w*num / sum w*den
+    mean_ratio  numerator [S, N, R], denominator [S, N, R]                mean over r of ratio r
+    wer_inv     errors [S, N], words [S, N]                               max(0, 1 - corpus WER)
+
+On disk (score caches and results.json) arrays are stored compactly: raw little-endian bytes,
+zlib-compressed, base64 (`encode_array`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+PER_CLIP_FORMAT = 1
+DEFAULT_RESAMPLES = 1000
+CONFIDENCE = 0.95
+MAX_CONFUSION_CLASSES = 40  # larger confusion matrices are summarised by their top confusions
+_BLOCK_ELEMENTS = 4_000_000  # replicates x clips drawn at once, to keep memory flat
+
+
+# ----- compact arrays ---------------------------------------------------------------------------------
+def encode_array(array: np.ndarray) -> dict[str, Any]:
+    """A JSON-ready, compact form of an array: dtype, shape and zlib-compressed base64 bytes."""
+    array = np.ascontiguousarray(array)
+    dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+    payload = zlib.compress(array.astype(dtype, copy=False).tobytes(), 6)
+    return {"dtype": dtype.str, "shape": list(array.shape), "zlib_base64": base64.b64encode(payload).decode()}
+
+
+def decode_array(data: dict[str, Any]) -> np.ndarray:
+    """The inverse of encode_array; a damaged payload raises ValueError naming what is wrong."""
+    try:
+        raw = zlib.decompress(base64.b64decode(data["zlib_base64"]))
+        array = np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"])
+    except (KeyError, TypeError, ValueError, zlib.error) as exc:
+        raise ValueError(f"a per-clip array is damaged ({type(exc).__name__}: {exc})") from exc
+    return array
+
+
+# ----- what a probe keeps ----------------------------------------------------------------------------
+@dataclass
+class ClipRecord:
+    """Per-clip test data of one trained head (one fold, one seed): clip keys and, per score, its kind
+    and arrays with the clip axis first."""
+
+    keys: list[str]
+    scores: dict[str, tuple[str, dict[str, np.ndarray]]]
+    class_names: list[str] | None = None
+
+
+def clip_keys(samples: Sequence[dict[str, Any]]) -> list[str]:
+    """Stable keys of a split's test items: the sample key, with '#<crop>' for crops after the first."""
+    keys = [str(s["key"]) + (f"#{s['crop']}" if s.get("crop") else "") for s in samples]
+    seen: dict[str, int] = {}
+    unique = []
+    for key in keys:  # a key repeated across shards stays distinguishable (and still pairs by order)
+        seen[key] = seen.get(key, 0) + 1
+        unique.append(key if seen[key] == 1 else f"{key}~{seen[key]}")
+    return unique
+
+
+def classification_scores(outputs: np.ndarray, targets: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
+    """Per-clip record of a single-label classifier: predicted and true class of every clip."""
+    dtype = np.int16 if outputs.shape[-1] < 32_000 else np.int32
+    predictions = np.argmax(outputs, axis=1).astype(dtype)
+    return "accuracy", {"predictions": predictions, "targets": np.asarray(targets).astype(dtype)}
+
+
+def head_scores(metric: str, outputs: np.ndarray, targets: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
+    """Per-clip record of a clip-level head for the registered metric `metric`."""
+    outputs = np.asarray(outputs)
+    targets = np.asarray(targets)
+    if metric == "accuracy":
+        return classification_scores(outputs, targets)
+    if metric == "mAP":
+        return "ap", {"outputs": outputs.astype(np.float16), "targets": (targets > 0.5).astype(np.uint8)}
+    if metric == "EER":
+        scores = (
+            outputs[:, -1] - outputs[:, 0]
+            if outputs.ndim == 2 and outputs.shape[1] == 2
+            else outputs.reshape(len(outputs), -1)[:, 0]
+        )
+        return "eer", {"scores": scores.astype(np.float32), "targets": targets.astype(np.int8)}
+    if metric in ("MSE", "MAE", "pearson"):
+        kind = {"MSE": "mse", "MAE": "mae", "pearson": "pearson"}[metric]
+        return kind, {
+            "outputs": outputs.reshape(targets.shape).astype(np.float32),
+            "targets": targets.astype(np.float32),
+        }
+    raise ValueError(f"no per-clip record for clip metric {metric!r}")
+
+
+def segment_f1_counts(
+    outputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    *,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> np.ndarray:
+    """Per clip and class, the segment-level (true positives, false positives, false negatives) of
+    xares.metrics.segment: [N, C, 3]. Summed over clips they give segment F1 exactly."""
+    from xares.metrics.segment import pool_segments, segment_window
+
+    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s)
+    counts = []
+    for output, target in zip(outputs, targets, strict=True):
+        truth = pool_segments(np.asarray(target) > 0.5, window)
+        predicted = pool_segments(np.asarray(output) > 0.0, window)
+        counts.append(
+            np.stack(
+                [(truth & predicted).sum(0), (~truth & predicted).sum(0), (truth & ~predicted).sum(0)], -1
+            )
+        )
+    return np.stack(counts).astype(np.int32)
+
+
+def frame_record(
+    keys: list[str],
+    outputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    *,
+    metric: str,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> ClipRecord:
+    """The ClipRecord of a frame task: segment counts per clip, for the headline and both F1 averages."""
+    counts = segment_f1_counts(
+        outputs, targets, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s
+    )
+    scores = {f"segmentf1_{avg}": (f"f1_{avg}", {"counts": counts}) for avg in ("macro", "micro")}
+    if metric in ("segmentf1_macro", "segmentf1_micro"):  # another headline metric gets no interval
+        scores["mlp_score"] = scores[metric]
+    return ClipRecord(keys=keys, scores=scores)
+
+
+def retrieval_record(keys: list[str], similarity: np.ndarray, text_to_clip: np.ndarray) -> ClipRecord:
+    """The ClipRecord of a retrieval task from its text x clip similarities: per clip, whether its
+    audio-to-text query hit at k, and how many of its texts' text-to-audio queries hit at k."""
+    from xares.metrics.retrieval import RECALL_KS, _ranked_relevance
+
+    similarity = np.asarray(similarity, dtype=np.float64)
+    mapping = np.asarray(text_to_clip, dtype=np.int64)
+    num_clips = similarity.shape[1]
+    relevant = mapping[:, None] == np.arange(num_clips)[None, :]
+    texts_per_clip = np.bincount(mapping, minlength=num_clips).astype(np.float32)
+    a2t = _ranked_relevance(similarity.T, relevant.T)
+    t2a = _ranked_relevance(similarity, relevant)
+    ones = np.ones(num_clips, np.float32)
+    scores: dict[str, tuple[str, dict[str, np.ndarray]]] = {}
+    for k in RECALL_KS:
+        audio_hit = a2t[:, :k].any(axis=1).astype(np.float32)
+        hit = t2a[:, :k].any(axis=1).astype(np.float64)
+        text_hits = np.bincount(mapping, weights=hit, minlength=num_clips).astype(np.float32)
+        scores[f"audio_to_text_recall@{k}"] = ("ratio", {"numerator": audio_hit, "denominator": ones})
+        scores[f"text_to_audio_recall@{k}"] = (
+            "ratio",
+            {"numerator": text_hits, "denominator": texts_per_clip},
+        )
+        if k == 1:
+            scores["mlp_score"] = (
+                "mean_ratio",
+                {
+                    "numerator": np.stack([audio_hit, text_hits], -1),
+                    "denominator": np.stack([ones, texts_per_clip], -1),
+                },
+            )
+    return ClipRecord(keys=keys, scores=scores)
+
+
+def asr_record(keys: list[str], hypotheses: Sequence[str], references: Sequence[str]) -> ClipRecord:
+    """The ClipRecord of an ASR task: word edits and reference words per utterance (corpus WER)."""
+    from xares.metrics.wer import _words, word_error_rate
+
+    errors, words = [], []
+    for hypothesis, reference in zip(hypotheses, references, strict=True):
+        count = len(_words(reference.lower()))
+        words.append(count)
+        errors.append(
+            len(_words(hypothesis))
+            if count == 0
+            else round(word_error_rate([hypothesis], [reference]) * count)
+        )
+    errors_array, words_array = np.asarray(errors, np.float32), np.asarray(words, np.float32)
+    return ClipRecord(
+        keys=keys,
+        scores={
+            "mlp_score": ("wer_inv", {"errors": errors_array, "words": words_array}),
+            "WER": ("ratio", {"numerator": errors_array, "denominator": words_array}),
+        },
+    )
+
+
+# ----- pooled folds and stacked seeds ------------------------------------------------------------------
+@dataclass
+class TestClips:
+    """Per-clip data of one task: every held-out clip (all folds pooled) of every seed."""
+
+    keys: list[str]
+    fold: np.ndarray  # [N] index into fold_names
+    fold_names: list[str]
+    seeds: list[int]
+    scores: dict[str, tuple[str, dict[str, np.ndarray]]]  # arrays [S or 1, N, ...]
+    class_names: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": PER_CLIP_FORMAT,
+            "keys": self.keys,
+            "fold_names": self.fold_names,
+            "fold": encode_array(self.fold.astype(np.int16)),
+            "seeds": self.seeds,
+            "class_names": self.class_names,
+            "scores": {
+                name: {"kind": kind, "arrays": {k: encode_array(v) for k, v in arrays.items()}}
+                for name, (kind, arrays) in self.scores.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TestClips:
+        if data.get("format") != PER_CLIP_FORMAT:
+            raise ValueError(f"per-clip data of format {data.get('format')!r}; this X-ARES reads format 1")
+        scores = {}
+        for name, entry in data["scores"].items():
+            if entry["kind"] not in STATISTICS:
+                raise ValueError(f"per-clip score {name!r} has unknown kind {entry['kind']!r}")
+            scores[name] = (entry["kind"], {k: decode_array(v) for k, v in entry["arrays"].items()})
+        clips = cls(
+            keys=list(data["keys"]),
+            fold=decode_array(data["fold"]).astype(np.int64),
+            fold_names=list(data["fold_names"]),
+            seeds=list(data["seeds"]),
+            scores=scores,
+            class_names=data.get("class_names"),
+        )
+        for name, (_, arrays) in scores.items():
+            for key, array in arrays.items():
+                if array.ndim < 2 or array.shape[1] != len(clips.keys):
+                    raise ValueError(
+                        f"per-clip array {name}/{key} has shape {array.shape}; expected [seeds, "
+                        f"{len(clips.keys)} clips, ...]"
+                    )
+        return clips
+
+    def subset(self, index: np.ndarray) -> TestClips:
+        """Only the clips at `index` (in that order), e.g. the clips two results share."""
+        return TestClips(
+            keys=[self.keys[i] for i in index],
+            fold=self.fold[index],
+            fold_names=self.fold_names,
+            seeds=self.seeds,
+            scores={
+                n: (k, {a: v[:, index] for a, v in arrays.items()}) for n, (k, arrays) in self.scores.items()
+            },
+            class_names=self.class_names,
+        )
+
+
+def _squeeze_seeds(stacked: np.ndarray) -> np.ndarray:
+    """Keep one copy of an array that every seed produced identically (labels, kNN predictions)."""
+    if len(stacked) > 1 and all(np.array_equal(stacked[0], s) for s in stacked[1:]):
+        return stacked[:1]
+    return stacked
+
+
+def merge_records(records: list[list[ClipRecord]], seeds: list[int], fold_names: list[str]) -> TestClips:
+    """Pool the folds (records[s][f]: seed s, fold f) and stack the seeds into one TestClips.
+
+    Only scores every record holds are kept; all seeds must hold the same clips in the same order.
+    """
+    first = records[0]
+    keys = [k for record in first for k in record.keys]
+    fold = np.concatenate([np.full(len(r.keys), f, np.int64) for f, r in enumerate(first)])
+    for seed_records in records[1:]:
+        if [k for r in seed_records for k in r.keys] != keys:
+            raise ValueError("the seeds of one task scored different test clips; cannot pool them")
+    names = [n for n in first[0].scores if all(n in r.scores for rs in records for r in rs)]
+    scores = {}
+    for name in names:
+        kind = first[0].scores[name][0]
+        arrays = {}
+        for array_name in first[0].scores[name][1]:
+            per_seed = [np.concatenate([r.scores[name][1][array_name] for r in rs]) for rs in records]
+            arrays[array_name] = _squeeze_seeds(np.stack(per_seed))
+        scores[name] = (kind, arrays)
+    return TestClips(
+        keys=keys,
+        fold=fold,
+        fold_names=fold_names,
+        seeds=seeds,
+        scores=scores,
+        class_names=next((r.class_names for r in first if r.class_names), None),
+    )
+
+
+# ----- weighted statistics -----------------------------------------------------------------------------
+# Each takes the arrays of one fold ([S or 1, n, ...]) and weights [B, n], and returns [B, S].
+def _weighted_ratio(weights: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    num = weights @ numerator.reshape(len(numerator), weights.shape[1]).T.astype(np.float64)
+    den = weights @ denominator.reshape(len(denominator), weights.shape[1]).T.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def _accuracy(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    correct = (arrays["predictions"] == arrays["targets"]).astype(np.float64)
+    return _weighted_ratio(weights, correct, np.ones((1, weights.shape[1])))
+
+
+def _ratio(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    return _weighted_ratio(weights, arrays["numerator"], arrays["denominator"])
+
+
+def _mean_ratio(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    parts = [
+        _weighted_ratio(weights, arrays["numerator"][..., r], arrays["denominator"][..., r])
+        for r in range(arrays["numerator"].shape[-1])
+    ]
+    return np.mean(parts, axis=0)
+
+
+def _wer_inv(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    return np.maximum(0.0, 1.0 - _weighted_ratio(weights, arrays["errors"], arrays["words"]))
+
+
+def _errors(arrays: dict[str, np.ndarray], power: int) -> np.ndarray:
+    outputs = arrays["outputs"].astype(np.float64)
+    targets = arrays["targets"].astype(np.float64)
+    diff = np.abs(outputs - targets) ** power
+    return diff.reshape(diff.shape[0], diff.shape[1], -1).mean(axis=2)  # [S, n]
+
+
+def _mse(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    return _weighted_ratio(weights, _errors(arrays, 2), np.ones((1, weights.shape[1])))
+
+
+def _mae(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    return _weighted_ratio(weights, _errors(arrays, 1), np.ones((1, weights.shape[1])))
+
+
+def _pearson(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    outputs = arrays["outputs"].reshape(arrays["outputs"].shape[0], weights.shape[1]).astype(np.float64)
+    targets = arrays["targets"].reshape(arrays["targets"].shape[0], weights.shape[1]).astype(np.float64)
+    outputs, targets = np.broadcast_arrays(outputs, targets)
+    total = weights.sum(1, keepdims=True).astype(np.float64)  # [B, 1]
+    result = np.empty((len(weights), len(outputs)))
+    for s in range(len(outputs)):
+        mean_x = weights @ outputs[s] / total[:, 0]
+        mean_y = weights @ targets[s] / total[:, 0]
+        cov = weights @ (outputs[s] * targets[s]) / total[:, 0] - mean_x * mean_y
+        var_x = weights @ (outputs[s] ** 2) / total[:, 0] - mean_x**2
+        var_y = weights @ (targets[s] ** 2) / total[:, 0] - mean_y**2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = cov / np.sqrt(var_x * var_y)
+        result[:, s] = np.where((var_x <= 1e-12) | (var_y <= 1e-12), 0.0, r)
+    return result
+
+
+def weighted_average_precision(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average precision of one class under each row of `weights` [B, n]; NaN without a positive.
+
+    The same step-wise AP as scikit-learn's average_precision_score (thresholds at distinct scores).
+    """
+    order = np.argsort(-scores.astype(np.float64), kind="stable")
+    ranked = scores[order]
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    y = positive[order].astype(np.float64)
+    w = weights[:, order].astype(np.float64)
+    tp = np.cumsum(w * y, axis=1)[:, ends]
+    fp = np.cumsum(w * (1.0 - y), axis=1)[:, ends]
+    total = tp[:, -1:]
+    gained = np.diff(tp, axis=1, prepend=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        ap = (gained * precision).sum(axis=1) / total[:, 0]
+    return np.where(total[:, 0] > 0, ap, np.nan)
+
+
+def _ap(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    outputs, targets = arrays["outputs"], arrays["targets"]
+    seeds = max(len(outputs), len(targets))
+    result = np.empty((len(weights), seeds))
+    for s in range(seeds):
+        out, tgt = outputs[min(s, len(outputs) - 1)], targets[min(s, len(targets) - 1)]
+        per_class = np.stack(
+            [weighted_average_precision(out[:, c], tgt[:, c], weights) for c in range(out.shape[1])], 1
+        )
+        with warnings.catch_warnings():  # no class with a positive in a replicate: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result[:, s] = np.nanmean(per_class, axis=1) if per_class.size else np.nan
+    return result
+
+
+def _eer(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
+    from sklearn.metrics import roc_curve
+
+    scores, targets = arrays["scores"], arrays["targets"]
+    seeds = max(len(scores), len(targets))
+    result = np.full((len(weights), seeds), np.nan)
+    for s in range(seeds):
+        score, target = scores[min(s, len(scores) - 1)], targets[min(s, len(targets) - 1)]
+        for b, w in enumerate(weights):
+            keep = w > 0
+            if len(np.unique(target[keep])) < 2:
+                continue
+            fpr, tpr, _ = roc_curve(target[keep], score[keep], pos_label=1, sample_weight=w[keep])
+            index = int(np.nanargmin(np.abs((1.0 - tpr) - fpr)))
+            result[b, s] = (fpr[index] + 1.0 - tpr[index]) / 2.0
+    return result
+
+
+def _f1(counts: np.ndarray, weights: np.ndarray, average: str) -> np.ndarray:
+    sums = np.einsum("bn,snck->bsck", weights.astype(np.float64), counts.astype(np.float64))
+    tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+    if average == "micro" and counts.shape[2] > 1:
+        tp, fp, fn = tp.sum(-1), fp.sum(-1), fn.sum(-1)
+    denominator = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
+    return f1 if f1.ndim == 2 else f1.mean(-1)
+
+
+STATISTICS: dict[str, Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]] = {
+    "accuracy": _accuracy,
+    "ap": _ap,
+    "eer": _eer,
+    "mse": _mse,
+    "mae": _mae,
+    "pearson": _pearson,
+    "f1_macro": lambda arrays, weights: _f1(arrays["counts"], weights, "macro"),
+    "f1_micro": lambda arrays, weights: _f1(arrays["counts"], weights, "micro"),
+    "ratio": _ratio,
+    "mean_ratio": _mean_ratio,
+    "wer_inv": _wer_inv,
+}
+
+
+def score_under_weights(clips: TestClips, name: str, weights: np.ndarray) -> np.ndarray:
+    """Score `name` under each row of weights [B, N]: per seed the mean over folds, then the mean over
+    seeds. Returns [B]; NaN where a replicate left no usable clip."""
+    return per_seed_scores(clips, name, weights).mean(axis=1)
+
+
+def per_seed_scores(clips: TestClips, name: str, weights: np.ndarray) -> np.ndarray:
+    """[B, S]: score `name` of every seed under each row of weights."""
+    kind, arrays = clips.scores[name]
+    statistic = STATISTICS[kind]
+    per_fold = []
+    for f in range(len(clips.fold_names)):
+        mask = clips.fold == f
+        if not mask.any():
+            continue
+        fold_weights = weights[:, mask]
+        values = statistic({k: v[:, mask] for k, v in arrays.items()}, fold_weights)
+        values = np.where(fold_weights.sum(1, keepdims=True) > 0, values, np.nan)
+        per_fold.append(values)
+    with warnings.catch_warnings():  # a replicate that left a fold without clips is NaN there
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(per_fold), axis=0)
+
+
+def observed(clips: TestClips, name: str) -> tuple[float, list[float]]:
+    """(score, score of each seed) with every clip weighted once: the reported numbers."""
+    per_seed = per_seed_scores(clips, name, np.ones((1, len(clips)), np.float64))[0]
+    return float(np.mean(per_seed)), [float(v) for v in per_seed]
+
+
+# ----- bootstrap -------------------------------------------------------------------------------------
+def stable_seed(*parts: Any) -> int:
+    """A seed from text, the same on every machine and Python (hash() is salted per process)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def resample_weights(rng: np.random.Generator, size: int, resamples: int) -> np.ndarray:
+    """[resamples, size] draw counts: each row draws `size` clips with replacement."""
+    return rng.multinomial(size, np.full(size, 1.0 / size), size=resamples).astype(np.float32)
+
+
+def bootstrap(
+    clips: TestClips,
+    names: Sequence[str],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    others: Sequence[TestClips] = (),
+) -> dict[str, np.ndarray]:
+    """Replicates [resamples] of every score in `names` (and, paired, of the same names in `others`,
+    which must hold the same clips in the same order). Keys: name, or f"{i}:{name}" for others[i]."""
+    rng = np.random.default_rng(seed)
+    block = max(1, min(resamples, _BLOCK_ELEMENTS // max(1, len(clips))))
+    out: dict[str, list[np.ndarray]] = {}
+    done = 0
+    while done < resamples:
+        weights = resample_weights(rng, len(clips), min(block, resamples - done))
+        for name in names:
+            out.setdefault(name, []).append(score_under_weights(clips, name, weights))
+            for i, other in enumerate(others):
+                out.setdefault(f"{i}:{name}", []).append(score_under_weights(other, name, weights))
+        done += len(weights)
+    return {name: np.concatenate(parts) for name, parts in out.items()}
+
+
+def interval(
+    replicates: np.ndarray, confidence: float = CONFIDENCE, observed: float | None = None
+) -> list[float] | None:
+    """Bias-corrected percentile interval of the replicates (Efron's BC; the plain percentile interval
+    when `observed` is None or the replicates are centred on it). None when too few are finite.
+
+    Rank metrics such as average precision are biased upwards under resampling (a drawn-twice positive
+    ties with itself); the correction moves the percentiles so that the interval is centred the way
+    the replicates are centred on the observed score.
+    """
+    from scipy.stats import norm
+
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) < max(10, len(replicates) // 2):
+        return None
+    tail = (1.0 - confidence) / 2.0
+    low_q, high_q = tail, 1.0 - tail
+    if observed is not None and np.isfinite(observed):
+        below = (np.sum(finite < observed) + 0.5 * np.sum(finite == observed)) / len(finite)
+        below = min(max(below, 1.0 / (len(finite) + 1)), len(finite) / (len(finite) + 1))
+        bias = norm.ppf(below)
+        low_q, high_q = norm.cdf(2 * bias + norm.ppf(tail)), norm.cdf(2 * bias + norm.ppf(1.0 - tail))
+    low, high = np.quantile(finite, [low_q, high_q])
+    return [float(low), float(high)]
+
+
+def paired_p_value(differences: np.ndarray) -> float | None:
+    """Two-sided bootstrap p-value of a difference being 0: twice the share of replicates on the far
+    side of 0 (at least 1 / replicates)."""
+    finite = differences[np.isfinite(differences)]
+    if len(finite) == 0:
+        return None
+    share = min(np.mean(finite <= 0), np.mean(finite >= 0))
+    return float(min(1.0, max(2.0 * share, 1.0 / len(finite))))
+
+
+# ----- per-class scores ---------------------------------------------------------------------------
+def infer_class_names(metas: Sequence[Any], targets: np.ndarray, num_classes: int) -> list[str]:
+    """Class names read from the clips' JSON: a field whose value (or one ';'/','-separated token of it)
+    is shared by every clip of a class and differs between classes. Else "class <index>"."""
+    targets = np.asarray(targets)
+    multi = targets.ndim == 2
+    members = [
+        np.flatnonzero(targets[:, c] > 0.5) if multi else np.flatnonzero(targets == c)
+        for c in range(num_classes)
+    ]
+    fields = sorted({k for m in metas[:50] if isinstance(m, dict) for k in m})
+    for name in fields:
+        found = []
+        for index in members:
+            if len(index) == 0:
+                found.append(None)
+                continue
+            common: set[str] | None = None
+            for i in index[:200]:
+                value = metas[i].get(name) if isinstance(metas[i], dict) else None
+                if not isinstance(value, (str, int)) or isinstance(value, bool):
+                    common = set()
+                    break
+                tokens = {t.strip() for t in str(value).replace(",", ";").split(";") if t.strip()}
+                common = tokens if common is None else common & tokens
+            found.append(next(iter(common)) if common and len(common) == 1 else "")
+        named = [f for f in found if f is not None]
+        if named and all(named) and len(set(named)) == len(named):
+            return [f if f is not None else f"class {c}" for c, f in enumerate(found)]
+    return [f"class {c}" for c in range(num_classes)]
+
+
+def per_class_scores(clips: TestClips, name: str) -> dict[str, Any] | None:
+    """Per-class scores of score `name` (mean over seeds) and, for classifiers, the confusion matrix of
+    the first seed. None for kinds without classes."""
+    kind, arrays = clips.scores[name]
+    ones = np.ones(len(clips))
+    if kind == "accuracy":
+        predictions, targets = arrays["predictions"], arrays["targets"]
+        num_classes = int(max(predictions.max(), targets.max())) + 1
+        if clips.class_names:
+            num_classes = max(num_classes, len(clips.class_names))
+        confusion = np.zeros((len(predictions), num_classes, num_classes), np.int64)
+        for s in range(len(predictions)):
+            np.add.at(confusion[s], (targets[min(s, len(targets) - 1)], predictions[s]), 1)
+        support = confusion[0].sum(1)
+        tp = np.diagonal(confusion, axis1=1, axis2=2).astype(np.float64)
+        predicted = confusion.sum(1).astype(np.float64)
+        actual = confusion.sum(2).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            recall = np.where(actual > 0, tp / actual, np.nan).mean(0)
+            precision = np.where(predicted > 0, tp / predicted, 0.0).mean(0)
+            f1 = np.where(actual + predicted > 0, 2 * tp / (actual + predicted), 0.0).mean(0)
+        result: dict[str, Any] = {
+            "names": _names(clips, num_classes),
+            "support": support.tolist(),
+            "recall": _floats(recall),
+            "precision": _floats(precision),
+            "f1": _floats(f1),
+            "seed_of_confusion": clips.seeds[0] if clips.seeds else None,
+        }
+        if num_classes <= MAX_CONFUSION_CLASSES:
+            result["confusion"] = confusion[0].tolist()
+        else:
+            off = confusion[0].copy()
+            np.fill_diagonal(off, 0)
+            top = np.argsort(off, axis=None)[::-1][:20]
+            result["top_confusions"] = [
+                {"true": int(t), "predicted": int(p), "count": int(off[t, p])}
+                for t, p in zip(*np.unravel_index(top, off.shape), strict=True)
+                if off[t, p] > 0
+            ]
+        return result
+    if kind == "ap":
+        outputs, targets = arrays["outputs"], arrays["targets"]
+        num_classes = outputs.shape[2]
+        values = np.stack(
+            [
+                [
+                    weighted_average_precision(
+                        outputs[s, :, c], targets[min(s, len(targets) - 1), :, c], ones[None]
+                    )[0]
+                    for c in range(num_classes)
+                ]
+                for s in range(len(outputs))
+            ]
+        ).mean(0)
+        return {
+            "names": _names(clips, num_classes),
+            "support": targets[0].sum(0).astype(int).tolist(),
+            "ap": _floats(values),
+        }
+    if kind in ("f1_macro", "f1_micro"):
+        counts = arrays["counts"].sum(1).astype(np.float64)  # [S, C, 3]
+        tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0).mean(0)
+        return {
+            "names": _names(clips, counts.shape[1]),
+            "support": (tp + fn)[0].astype(int).tolist(),
+            "f1": _floats(f1),
+        }
+    return None
+
+
+def _names(clips: TestClips, count: int) -> list[str]:
+    names = list(clips.class_names or [])
+    return (names + [f"class {c}" for c in range(len(names), count)])[:count]
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 6) for v in values]
+
+
+@dataclass
+class SeedSummary:
+    """Mean and spread of one score over seeds."""
+
+    value: float | None
+    std: float | None
+    per_seed: list[float] = field(default_factory=list)
+
+
+def summarise_seeds(values: Sequence[float | None]) -> SeedSummary:
+    finite = [float(v) for v in values if v is not None and np.isfinite(v)]
+    if not finite:
+        return SeedSummary(None, None, [])
+    std = float(np.std(finite, ddof=1)) if len(finite) > 1 else None
+    return SeedSummary(float(np.mean(finite)), std, finite)
+
+
+# ----- paired comparison -------------------------------------------------------------------------------
+@dataclass
+class PairedTest:
+    """Score A minus score B on the test clips both results hold, with its bootstrap interval and the
+    two-sided p-value of no difference."""
+
+    score_a: float
+    score_b: float
+    difference: float
+    interval: list[float] | None
+    p_value: float | None
+    shared_clips: int
+    clips_a: int
+    clips_b: int
+
+
+def paired_draws(
+    a: TestClips, b: TestClips, name: str, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> tuple[float, float, np.ndarray, np.ndarray, int] | None:
+    """(score A, score B, replicates A, replicates B, shared clips): both results scored on the same
+    draws of the clips they share (matched by key; each clip's fold is taken from `a`). None when they
+    share no clip or do not both hold the score."""
+    if name not in a.scores or name not in b.scores or a.scores[name][0] != b.scores[name][0]:
+        return None
+    position = {key: i for i, key in enumerate(b.keys)}
+    index_a = np.asarray([i for i, key in enumerate(a.keys) if key in position], dtype=np.int64)
+    if len(index_a) == 0:
+        return None
+    index_b = np.asarray([position[a.keys[i]] for i in index_a], dtype=np.int64)
+    shared_a, shared_b = a.subset(index_a), b.subset(index_b)
+    shared_b.fold, shared_b.fold_names = shared_a.fold, shared_a.fold_names
+    score_a, score_b = observed(shared_a, name)[0], observed(shared_b, name)[0]
+    draws = bootstrap(shared_a, [name], resamples=resamples, seed=seed, others=[shared_b])
+    return score_a, score_b, draws[name], draws[f"0:{name}"], len(index_a)
+
+
+def paired_test(
+    a: TestClips, b: TestClips, name: str, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> PairedTest | None:
+    """Paired bootstrap test of score `name` of `a` against `b` (see paired_draws)."""
+    drawn = paired_draws(a, b, name, resamples=resamples, seed=seed)
+    if drawn is None:
+        return None
+    score_a, score_b, draws_a, draws_b, shared = drawn
+    return summarise_pair(score_a, score_b, draws_a - draws_b, shared, len(a), len(b))
+
+
+def summarise_pair(
+    score_a: float, score_b: float, differences: np.ndarray, shared: int, clips_a: int, clips_b: int
+) -> PairedTest:
+    return PairedTest(
+        score_a=score_a,
+        score_b=score_b,
+        difference=score_a - score_b,
+        interval=interval(differences, observed=score_a - score_b),
+        p_value=paired_p_value(differences),
+        shared_clips=shared,
+        clips_a=clips_a,
+        clips_b=clips_b,
+    )
+
+
+# ----- several seeds of one task -----------------------------------------------------------------------
+def published_selection(config: Any) -> tuple[str, bool]:
+    """What chooses the epoch under the published protocol, and whether that sees the test data."""
+    if config.is_kfold:
+        return "held-out fold (as published)", True
+    if config.valid_split is None:
+        return "last epoch", False
+    if config.valid_split == config.test_split:
+        return f"test split {config.test_split!r} (as published)", True
+    return f"validation split {config.valid_split!r}", False
+
+
+def combine_seeds(outcomes: Sequence[Any], seeds: Sequence[int], config: Any) -> dict[str, Any]:
+    """The score-cache entry of a task from one ProbeResult per seed: means over seeds, each seed's
+    scores, every fold (tagged with its seed), the selection, and the pooled per-clip data."""
+
+    def mean(values: list[float | None]) -> float | None:
+        finite = [v for v in values if v is not None]
+        return float(np.mean(finite)) if finite else None
+
+    seed_scores: dict[str, list[float | None]] = {
+        "mlp_score": [o.mlp_score for o in outcomes],
+        "knn_score": [o.knn_score for o in outcomes],
+    }
+    for name in outcomes[0].metrics:
+        seed_scores[name] = [o.metrics.get(name) for o in outcomes]
+    folds, records = [], []
+    for seed, outcome in zip(seeds, outcomes, strict=True):
+        records.append([f.get("per_clip") for f in outcome.folds])
+        folds += [{**{k: v for k, v in f.items() if k != "per_clip"}, "seed": seed} for f in outcome.folds]
+    selections = {(f["selection"], bool(f.get("selection_on_test"))) for f in folds if "selection" in f}
+    if selections:
+        selection = "; ".join(sorted({s for s, _ in selections}))
+        on_test = any(t for _, t in selections)
+    else:
+        selection, on_test = published_selection(config)
+    per_clip = None
+    if all(r is not None for rs in records for r in rs) and records and records[0]:
+        fold_names = [str(f["name"]) for f in outcomes[0].folds]
+        per_clip = merge_records(records, list(seeds), fold_names).to_json()
+    return {
+        "mlp_score": mean(seed_scores["mlp_score"]),
+        "knn_score": mean(seed_scores["knn_score"]),
+        "num_test_clips": outcomes[0].num_test_clips,
+        "folds": folds,
+        "metrics": {name: v for name in outcomes[0].metrics if (v := mean(seed_scores[name])) is not None},
+        "seed_scores": seed_scores,
+        "selection": selection,
+        "selection_on_test": on_test,
+        "per_clip": per_clip,
+    }
