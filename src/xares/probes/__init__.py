@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from xares.errors import TaskConfigError
+from xares.errors import LabelError, TaskConfigError
 
 # task_type -> "module:function"; modules are imported on first use, so a task type's optional
 # dependencies (transformers for the public ASR protocol, say) are only needed by its tasks.
@@ -64,6 +64,18 @@ def split_arrangements(config: Any) -> list[tuple[str, list[Any], Any, Any]]:
             for held_out in config.k_fold_splits
         ]
     return [("test", [config.train_split], config.valid_split, config.test_split)]
+
+
+def read_label(processor: Callable[[dict], Any], config: Any, split: Any, record: dict) -> Any:
+    """The label_processor applied to one stored clip; a failure names the task, shard and sample."""
+    try:
+        return processor(record["meta"])
+    except Exception as exc:
+        raise LabelError(
+            f"task {config.name!r}, split {split!r}, shard {record['shard']}, sample {record['key']!r}: "
+            f"the label_processor could not read {record['meta']!r} ({type(exc).__name__}: {exc}). "
+            "Fix the sample's JSON or the task's label_processor."
+        ) from exc
 
 
 ProbeFunction = Callable[..., ProbeResult]

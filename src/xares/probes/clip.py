@@ -30,7 +30,7 @@ import numpy as np
 
 from xares.errors import LabelError
 from xares.metrics import get_metric
-from xares.probes import ProbeResult, split_arrangements
+from xares.probes import ProbeResult, read_label, split_arrangements
 from xares.probes.knn import knn_class_scores
 from xares.probes.linear import LinearProbeSettings, train_linear_probe
 from xares.report import progress
@@ -48,16 +48,7 @@ def default_label(meta: dict) -> Any:
 def make_targets(config: TaskConfig, split: Any, data: SplitEmbeddings) -> np.ndarray:
     """Apply the label processor to every clip; a failure names the task, shard and sample."""
     processor = config.label_processor or default_label
-    values = []
-    for record in data.samples:
-        try:
-            values.append(processor(record["meta"]))
-        except Exception as exc:
-            raise LabelError(
-                f"task {config.name!r}, split {split!r}, shard {record['shard']}, sample {record['key']!r}: "
-                f"the label_processor could not read {record['meta']!r} ({type(exc).__name__}: {exc}). "
-                "Fix the sample's JSON or the task's label_processor."
-            ) from exc
+    values = [read_label(processor, config, split, record) for record in data.samples]
     if config.criterion == "CrossEntropyLoss":
         return _class_indices(config, split, data, values)
     targets = np.asarray(values, dtype=np.float32)

@@ -58,7 +58,7 @@ import torch
 
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics.retrieval import retrieval_metrics
-from xares.probes import ProbeResult, split_arrangements
+from xares.probes import ProbeResult, read_label, split_arrangements
 from xares.probes.linear import epoch_learning_rate
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -200,14 +200,7 @@ class RetrievalSplit:
 def _read_captions(
     processor: Callable[[dict], Any], config: TaskConfig, split: Any, record: dict
 ) -> list[str]:
-    try:
-        captions = processor(record["meta"])
-    except Exception as exc:
-        raise LabelError(
-            f"task {config.name!r}, split {split!r}, shard {record['shard']}, sample {record['key']!r}: "
-            f"the label_processor could not read {record['meta']!r} ({type(exc).__name__}: {exc}). "
-            "Fix the sample's JSON or the task's label_processor."
-        ) from exc
+    captions = read_label(processor, config, split, record)
     if isinstance(captions, str):
         captions = [captions]
     if (
