@@ -3,7 +3,13 @@ import pytest
 
 from xares.metrics import get_metric
 from xares.probes.knn import knn_class_scores
-from xares.probes.linear import LinearProbeSettings, epoch_learning_rate, train_linear_probe
+from xares.probes.linear import (
+    FusedAdam,
+    LinearHead,
+    LinearProbeSettings,
+    epoch_learning_rate,
+    train_linear_probe,
+)
 
 
 def blobs(seed, n_per_class=40, classes=4, dim=16, spread=1.0):
@@ -21,6 +27,38 @@ def test_cosine_schedule_matches_the_protocol():
     assert epoch_learning_rate(1e-3, 5, 10) == pytest.approx(0.55e-3)
     assert epoch_learning_rate(1e-3, 9, 10) > 0.1e-3
     assert epoch_learning_rate(1e-3, 3, 1) == 1e-3
+
+
+def _adam_trajectory(make_optimiser, steps=25):
+    import torch
+
+    torch.manual_seed(3)
+    head = LinearHead(16, 4)
+    optimiser = make_optimiser(list(head.parameters()))
+    x, y = (torch.as_tensor(a) for a in blobs(2))
+    for step in range(steps):
+        optimiser.param_groups[0]["lr"] = epoch_learning_rate(1e-2, step, steps)
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(head(x[step::5]), y[step::5]).backward()
+        optimiser.step()
+    return [p.detach().clone() for p in head.parameters()]
+
+
+def test_fused_adam_updates_exactly_as_torch_adam():
+    import torch
+
+    ours = _adam_trajectory(lambda params: FusedAdam(params, lr=1e-2))
+    reference = _adam_trajectory(lambda params: torch.optim.Adam(params, lr=1e-2, fused=True))
+    assert all(torch.equal(a, b) for a, b in zip(ours, reference, strict=True))
+
+
+def test_fused_adam_falls_back_to_torch_adam_without_the_fused_kernel(monkeypatch):
+    import torch
+
+    reference = _adam_trajectory(lambda params: torch.optim.Adam(params, lr=1e-2))
+    monkeypatch.delattr(torch, "_fused_adam_")
+    fallback = _adam_trajectory(lambda params: FusedAdam(params, lr=1e-2))
+    assert all(torch.equal(a, b) for a, b in zip(fallback, reference, strict=True))
 
 
 def test_linear_probe_learns_and_is_deterministic():
