@@ -12,6 +12,7 @@ clips are spread over K folds and every fold is trained from the one load. Targe
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import tempfile
 import time
@@ -68,7 +69,10 @@ def main() -> None:
     started = time.perf_counter()
     build_store(root, splits, args.dim, args.classes)
     print(f"store: {root} (built/checked in {time.perf_counter() - started:.1f} s)")
-    print(f"torch threads: {torch.get_num_threads()}")
+    print(f"torch threads: {torch.get_num_threads()}, cores: {os.cpu_count()}")
+    # other work on the machine stretches wall times; the load average and CPU time tell by how much
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    cpu_started = time.process_time()
 
     label_of = lambda meta: meta["label"]  # noqa: E731
     if args.folds:
@@ -101,6 +105,7 @@ def main() -> None:
     print(f"MLP (10 ep):  {mlp_seconds:6.2f} s   score {mlp.mlp_score:.3f}")
     print(f"kNN (k=10):   {knn_seconds:6.2f} s   score {knn.knn_score:.3f}")
     print(f"total:        {total:6.2f} s   (target < 10 s)")
+    print(f"CPU time:     {time.process_time() - cpu_started:6.2f} s   (all threads of this process)")
     print(f"peak RSS:     {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -72,14 +72,30 @@ def decode_array(data: dict[str, Any]) -> np.ndarray:
 
 
 # ----- what a probe keeps ----------------------------------------------------------------------------
-@dataclass
+@dataclass(eq=False)
 class ClipRecord:
     """Per-clip test data of one trained head (one fold, one seed): clip keys and, per score, its kind
-    and arrays with the clip axis first."""
+    and arrays with the clip axis first. Two records are equal when their keys, class names, kinds and
+    arrays are (so a probe's determinism can be checked on its whole result)."""
 
     keys: list[str]
     scores: dict[str, tuple[str, dict[str, np.ndarray]]]
     class_names: list[str] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClipRecord):
+            return NotImplemented
+        if self.keys != other.keys or self.class_names != other.class_names:
+            return False
+        if list(self.scores) != list(other.scores):
+            return False
+        for name, (kind, arrays) in self.scores.items():
+            other_kind, other_arrays = other.scores[name]
+            if kind != other_kind or list(arrays) != list(other_arrays):
+                return False
+            if not all(np.array_equal(array, other_arrays[key]) for key, array in arrays.items()):
+                return False
+        return True
 
 
 def clip_keys(samples: Sequence[dict[str, Any]]) -> list[str]:
@@ -168,13 +184,21 @@ def frame_record(
 
 
 def retrieval_record(keys: list[str], similarity: np.ndarray, text_to_clip: np.ndarray) -> ClipRecord:
-    """The ClipRecord of a retrieval task from its text x clip similarities: per clip, whether its
-    audio-to-text query hit at k, and how many of its texts' text-to-audio queries hit at k."""
-    from xares.metrics.retrieval import RECALL_KS, _ranked_relevance
+    """The ClipRecord of a retrieval task from its text x clip similarities [N_texts, N_clips]: per
+    clip, whether its audio-to-text query hit at k and its AP@10, and how many of its texts'
+    text-to-audio queries hit at k and the sum of their AP@10. A clip's captions stay with it, so a
+    bootstrap draw of the clip draws all of its text queries too (text-to-audio scores are pooled
+    ratios: hits of the drawn clips' texts over the number of those texts)."""
+    from xares.metrics.retrieval import MAP_K, RECALL_KS, _average_precision_at_k, _ranked_relevance
 
     similarity = np.asarray(similarity, dtype=np.float64)
     mapping = np.asarray(text_to_clip, dtype=np.int64)
     num_clips = similarity.shape[1]
+    if len(keys) != num_clips or similarity.shape[0] != len(mapping):
+        raise ValueError(
+            f"a retrieval record needs one key per clip and one clip index per text: got {len(keys)} "
+            f"keys and {len(mapping)} clip indices for similarities of shape {similarity.shape}"
+        )
     relevant = mapping[:, None] == np.arange(num_clips)[None, :]
     texts_per_clip = np.bincount(mapping, minlength=num_clips).astype(np.float32)
     a2t = _ranked_relevance(similarity.T, relevant.T)
@@ -198,6 +222,13 @@ def retrieval_record(keys: list[str], similarity: np.ndarray, text_to_clip: np.n
                     "denominator": np.stack([ones, texts_per_clip], -1),
                 },
             )
+    audio_ap = _average_precision_at_k(a2t, relevant.T).astype(np.float32)
+    text_ap = np.bincount(mapping, weights=_average_precision_at_k(t2a, relevant), minlength=num_clips)
+    scores[f"audio_to_text_mAP@{MAP_K}"] = ("ratio", {"numerator": audio_ap, "denominator": ones})
+    scores[f"text_to_audio_mAP@{MAP_K}"] = (
+        "ratio",
+        {"numerator": text_ap.astype(np.float32), "denominator": texts_per_clip},
+    )
     return ClipRecord(keys=keys, scores=scores)
 
 

@@ -28,6 +28,7 @@ from xares.errors import EncoderError, TaskConfigError
 from xares.faults import failpoint
 from xares.metrics import get_metric
 from xares.probes import get_probe
+from xares.probes.layers import mean_layer_weights, select_layers
 from xares.probes.linear import single_thread
 from xares.report import PROTOCOLS, progress_mode
 from xares.stats import combine_seeds
@@ -62,6 +63,7 @@ class RunOptions:
     skip_bad_samples: bool = False  # skip and count unreadable samples instead of failing the task
     protocol: str = "published"  # published | strict | xares-0.1.3 (see xares.report.PROTOCOLS)
     seeds: int = 1  # heads trained per task, with seeds seed, seed + 1, ...; scores are their mean
+    layer: int | str | None = None  # when set, every task's TaskConfig.layer (xares.probes.layers)
     # no progress display (the library's default); else bars where progress is True, plain lines elsewhere
     quiet: bool = True
 
@@ -94,6 +96,9 @@ class TaskResult:
     selection_on_test: bool | None = None
     encode: dict[str, Any] = field(default_factory=dict)  # audio seconds, encode seconds, device, memory
     per_clip: dict[str, Any] | None = None  # per-clip test data for intervals and paired tests (xares.stats)
+    layer: int | str | None = None  # the layer choice (None: the last); num_layers: L of the store
+    num_layers: int = 1
+    layer_weights: list[float] | None = None  # layer="weighted": the learned weights, mean over folds
 
     def __iter__(self):
         """Unpack as (mlp_score, knn_score), the shape of the public API's return value."""
@@ -148,6 +153,9 @@ class XaresTask:
         self.options = options or RunOptions()
         if self.options.mini:
             config.use_mini_dataset = True
+        if self.options.layer is not None:
+            config.layer = self.options.layer
+            config.validate()
         self.encoder = config.encoder
         self._info: EncoderInfo | None = None
         self.result = TaskResult(
@@ -162,6 +170,7 @@ class XaresTask:
             protocol=self.options.protocol,
             seeds=[config.seed + i for i in range(self.options.seeds)],
             probe={k: getattr(config, k) for k in PROBE_SETTINGS},
+            layer=config.layer,
         )
 
     # ----- keys and places ------------------------------------------------------------------
@@ -225,7 +234,10 @@ class XaresTask:
             "skip_bad_samples": self.options.skip_bad_samples,
             "protocol": self.options.protocol,
             "seeds": self.result.seeds,
-            "scores_format": 2,  # caches with per-clip test data
+            # the store holds every layer; only the heads (hence the scores) depend on the choice
+            **({"layer": config.layer} if config.layer is not None else {}),
+            # 2: caches with per-clip test data of clip tasks; 3: of frame, contrastive and ASR tasks too
+            "scores_format": 3,
         }
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
         return config.task_dir / "scores" / self.encoder_info.store_name / f"{digest[:16]}.json"
@@ -284,6 +296,8 @@ class XaresTask:
             skipped = [reason for s in splits.values() for reason in s.manifest.get("skipped", [])]
             if self.options.skip_bad_samples:
                 splits = {s: self._drop_unreadable_labels(s, data, skipped) for s, data in splits.items()}
+            num_layers = next(iter(splits.values())).num_layers
+            splits = select_layers(splits, config.layer, task=config.name)
             hop = float(config.metric_args.get("hop_size_in_ms") or self.encoder_info.hop_size_in_ms)
             # Heads are small matrices: extra threads only add wake-ups, and on a busy machine spinning
             # threads slow each step ~30x. The clip probe keeps them for its kNN matrix products.
@@ -300,6 +314,9 @@ class XaresTask:
                     for seed in self.result.seeds
                 ]
             scores = {**combine_seeds(outcomes, self.result.seeds, config), "skipped": skipped}
+            scores.update(
+                layer=config.layer, num_layers=num_layers, layer_weights=mean_layer_weights(scores["folds"])
+            )
             if self.options.protocol == "strict" and scores["selection_on_test"]:
                 logger.warning(
                     "%s: the %s probe has no strict protocol; its model selection still sees the test data "
@@ -347,6 +364,8 @@ class XaresTask:
         self.result.selection = scores.get("selection", "")
         self.result.selection_on_test = scores.get("selection_on_test")
         self.result.per_clip = scores.get("per_clip")
+        self.result.num_layers = scores.get("num_layers", 1)
+        self.result.layer_weights = scores.get("layer_weights")
         if self.config.eval_weight is None:
             self.result.eval_weight = scores["num_test_clips"]
 

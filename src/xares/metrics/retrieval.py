@@ -78,13 +78,18 @@ def _ranked_relevance(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     return np.take_along_axis(relevant, order, axis=-1)
 
 
-def _direction(scores: np.ndarray, relevant: np.ndarray, prefix: str) -> dict[str, float]:
-    ranked = _ranked_relevance(scores, relevant)
+def _average_precision_at_k(ranked: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """AP@MAP_K of every query (row) from its ranked relevance and its relevance row."""
     top = ranked[:, :MAP_K].astype(np.float64)
     found = np.cumsum(top, axis=1)
     precision = found / np.arange(1, top.shape[1] + 1)
     denominator = np.minimum(relevant.sum(axis=1), MAP_K)
-    average_precision = (precision * top).sum(axis=1) / denominator
+    return (precision * top).sum(axis=1) / denominator
+
+
+def _direction(scores: np.ndarray, relevant: np.ndarray, prefix: str) -> dict[str, float]:
+    ranked = _ranked_relevance(scores, relevant)
+    average_precision = _average_precision_at_k(ranked, relevant)
     result = {f"{prefix}_recall@{k}": float(np.mean(ranked[:, :k].any(axis=1))) for k in RECALL_KS}
     result[f"{prefix}_mAP@{MAP_K}"] = float(np.mean(average_precision))
     return result
@@ -114,13 +119,18 @@ def retrieval_metrics(
     is the row of audio_emb that text i describes. Keys: `audio_to_text_recall@{1,5,10}`,
     `audio_to_text_mAP@10`, the same with `text_to_audio_`, and `recallatk_r1`.
     """
+    return retrieval_metrics_from_similarity(similarities(audio_emb, text_emb), text_to_clip)
+
+
+def similarities(audio_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """Cosine similarities [N_texts, N_clips] of text embeddings [N_texts, E] with audio [N_clips, E]."""
     audio = _normalise(audio_emb, "audio_emb")
     text = _normalise(text_emb, "text_emb")
     if audio.shape[1] != text.shape[1]:
         raise ValueError(
             f"audio_emb and text_emb must share one embedding size, got {audio.shape[1]} and {text.shape[1]}."
         )
-    return retrieval_metrics_from_similarity(text @ audio.T, text_to_clip)
+    return text @ audio.T
 
 
 def recallatk_r1(similarity: np.ndarray, text_to_clip: np.ndarray) -> float:

@@ -20,6 +20,10 @@ Two decoders, chosen by the task's `metric_args["decoder"]`:
 Both keep the epoch with the best validation WER_inv (a tie keeps the earlier one) and decode the test
 split once with it. Transcripts come from each clip's stored JSON through the task's label_processor
 (or the JSON field "trans", as upstream), so changing it never forces a re-encode.
+
+Each fold keeps its per-clip test data under "per_clip" (xares.stats.asr_record): every test
+utterance's word edits and reference words, from which the corpus WER and WER_inv of any bootstrap
+draw of utterances are the pooled ratios, as for the full test set.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ import torch
 from xares.errors import DataError, LabelError, TaskConfigError
 from xares.metrics.wer import wer_inv, word_error_rate
 from xares.probes import ProbeResult, split_arrangements
+from xares.probes.layers import layers_of, learned_weights, with_layer_mix
 from xares.probes.linear import epoch_learning_rate, single_thread
+from xares.stats import asr_record, clip_keys
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
 
@@ -171,13 +177,20 @@ def ctc_min_frames(target: Sequence[int]) -> int:
 
 
 def stack_frames(frames: np.ndarray, factor: int) -> np.ndarray:
-    """[T, D] -> [ceil(T / factor), D * factor]; the last step is completed with copies of the last frame."""
+    """[T, D] -> [ceil(T / factor), D * factor]; the last step is completed with copies of the last frame.
+
+    Frames with a layer axis, [T, L, D], become [ceil(T / factor), L, D * factor]: each layer is stacked
+    on its own, so a learned mix of layers weighs a whole step's frames alike.
+    """
     if factor == 1:
         return frames
     steps = -(-len(frames) // factor)
     missing = steps * factor - len(frames)
     if missing:
         frames = np.concatenate([frames, np.repeat(frames[-1:], missing, axis=0)])
+    if frames.ndim == 3:
+        layers, dim = frames.shape[1:]
+        return frames.reshape(steps, factor, layers, dim).transpose(0, 2, 1, 3).reshape(steps, layers, -1)
     return frames.reshape(steps, factor * frames.shape[1])
 
 
@@ -247,7 +260,7 @@ class AsrOutcome:
 
 def _padded(arrays: list[np.ndarray], device: str) -> tuple[torch.Tensor, torch.Tensor]:
     lengths = torch.as_tensor([len(a) for a in arrays], dtype=torch.int64)
-    batch = np.zeros((len(arrays), int(lengths.max()), arrays[0].shape[1]), dtype=np.float32)
+    batch = np.zeros((len(arrays), int(lengths.max()), *arrays[0].shape[1:]), dtype=np.float32)
     for row, array in enumerate(arrays):
         batch[row, : len(array)] = array
     return torch.from_numpy(batch).to(device), lengths
@@ -308,8 +321,11 @@ def _fit_ctc(
             f"(after stacking {settings.frame_stack}) than its transcript has characters. Lower "
             "metric_args['frame_stack'] or use an encoder with a finer hop."
         )
-    dim = train.frames(feasible[0]).shape[1] * settings.frame_stack
-    head = CtcHead(dim, len(vocab), hidden=settings.hidden, dropout=settings.dropout).to(settings.device)
+    first = train.frames(feasible[0])  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
+    dim = first.shape[-1] * settings.frame_stack
+    head = with_layer_mix(
+        CtcHead(dim, len(vocab), hidden=settings.hidden, dropout=settings.dropout), layers_of(first)
+    ).to(settings.device)
     loss_fn = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
     optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
 
@@ -347,7 +363,12 @@ def _fit_ctc(
         valid_score=best_score,
         hypotheses=hypotheses,
         skipped_train=skipped,
-        details={"decoder": "ctc", "vocabulary": "".join(vocab.chars), "frame_stack": settings.frame_stack},
+        details={
+            "decoder": "ctc",
+            "vocabulary": "".join(vocab.chars),
+            "frame_stack": settings.frame_stack,
+            **_mix_details(head),
+        },
     )
 
 
@@ -500,9 +521,9 @@ def train_llm_probe(
     model, tokenizer = load_llm(settings.llm, settings.device)
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    dim = train.frames(0).shape[1]
-    adapter = SwiGLUAdapter(dim, model.config.intermediate_size, model.config.hidden_size)
-    adapter = adapter.to(settings.device)
+    first = train.frames(0)  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
+    adapter = SwiGLUAdapter(first.shape[-1], model.config.intermediate_size, model.config.hidden_size)
+    adapter = with_layer_mix(adapter, layers_of(first)).to(settings.device)
     decoder = LlmDecoder(model, tokenizer, adapter, settings)
     optimiser = torch.optim.Adam(adapter.parameters(), lr=settings.learning_rate)
 
@@ -533,8 +554,13 @@ def train_llm_probe(
         best_epoch=best_epoch,
         valid_score=best_score,
         hypotheses=hypotheses,
-        details={"decoder": "qwen", "llm": settings.llm},
+        details={"decoder": "qwen", "llm": settings.llm, **_mix_details(adapter)},
     )
+
+
+def _mix_details(module: torch.nn.Module) -> dict[str, Any]:
+    weights = learned_weights(module)
+    return {} if weights is None else {"layer_weights": weights}
 
 
 # ----- the probe ----------------------------------------------------------------------------------------
@@ -610,6 +636,7 @@ def run_asr_probe(
                 {"reference": r, "hypothesis": h}
                 for r, h in zip(test.texts[:NUM_EXAMPLES], outcome.hypotheses[:NUM_EXAMPLES], strict=False)
             ],
+            "per_clip": asr_record(clip_keys(splits[test_split].samples), outcome.hypotheses, test.texts),
         }
         folds.append(fold)
         logger.info(

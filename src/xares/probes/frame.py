@@ -31,6 +31,12 @@ Frames stay where the store keeps them: each clip is a view into its split's mem
 page cache after the first epoch) and converted to float32 one batch at a time. Targets are held in
 memory as uint8. So a task like MAESTRO, whose frames can outgrow memory, trains in the same process
 as a small one, with no loader machinery.
+
+Each fold keeps its per-clip test data under "per_clip" (xares.stats.frame_record): every test clip's
+segment (true positive, false positive, false negative) counts per class, from which segment F1
+(macro and micro, headline included) is recomputed exactly under any bootstrap draw of clips.
+frame_mAP gets no interval: it ranks every frame of every clip at once, so no per-clip summary
+reproduces it, and keeping every test frame's outputs would make results.json grow with the audio.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from xares.metrics import Metric, get_metric
 from xares.metrics.segment import frame_average_precision, segment_f1, segment_window
 from xares.probes import ProbeResult, split_arrangements
 from xares.probes.linear import LinearHead, epoch_learning_rate
+from xares.stats import clip_keys, frame_record
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
 
@@ -435,6 +442,16 @@ def run_frame_probe(
                     segment_length_in_s=segment_length,
                 )
             )
+            fold["per_clip"] = frame_record(
+                clip_keys(splits[test_split].samples),
+                outcome.test_outputs,
+                test.targets,
+                metric=config.metric,
+                hop_size_in_ms=hop_size_in_ms,
+                segment_length_in_s=segment_length,
+            )
         folds.append(fold)
-        logger.info("%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k != "name"})
+        logger.info(
+            "%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k not in ("name", "per_clip")}
+        )
     return ProbeResult.from_folds(folds, SECONDARY_METRICS)

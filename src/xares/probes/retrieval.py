@@ -40,6 +40,11 @@ Differences from upstream, on purpose:
 Protocol as upstream: Adam, per-epoch cosine learning-rate schedule, best epoch on validation
 recall@1 (a tie keeps the earlier epoch), test scored once with the metric of xares.metrics.retrieval.
 Seeded; two runs give identical scores.
+
+Each fold keeps its per-clip test data under "per_clip" (xares.stats.retrieval_record), one item per
+test clip holding its audio-to-text hits and AP@10 and its captions' text-to-audio hits and AP@10, so a
+bootstrap draw of a clip draws its captions with it. Every query keeps the ranking of the full test
+set: intervals cover the variation of the test queries, not of the gallery they are ranked against.
 """
 
 from __future__ import annotations
@@ -50,16 +55,17 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from xares.errors import LabelError, TaskConfigError
-from xares.metrics.retrieval import retrieval_metrics
+from xares.metrics.retrieval import retrieval_metrics_from_similarity, similarities
 from xares.probes import ProbeResult, read_label, split_arrangements
 from xares.probes.linear import epoch_learning_rate
+from xares.stats import ClipRecord, clip_keys, retrieval_record
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
 
@@ -190,11 +196,12 @@ def build_tokenizer(config: TaskConfig, train_captions: Sequence[str]) -> Tokeni
 @dataclass
 class RetrievalSplit:
     """One split as retrieval items: unique clips and their captions, captions[i] describing clip
-    text_to_clip[i]."""
+    text_to_clip[i]; keys[j] names clip j (xares.stats.clip_keys of its first crop's sample)."""
 
     audio: np.ndarray  # [N_clips, D] float32
     captions: list[str]
     text_to_clip: np.ndarray  # [N_texts] int64
+    keys: list[str] = field(default_factory=list)
 
 
 def _read_captions(
@@ -224,6 +231,7 @@ def retrieval_split(config: TaskConfig, split: Any, data: SplitEmbeddings) -> Re
     weights: list[float] = []
     captions: list[str] = []
     text_to_clip: list[int] = []
+    first_samples: list[dict] = []
     frame_counts = np.diff(data.offsets)
     for index, record in enumerate(data.samples):
         identity = (str(record.get("shard")), str(record["key"]))
@@ -234,13 +242,19 @@ def retrieval_split(config: TaskConfig, split: Any, data: SplitEmbeddings) -> Re
             weights[clip] += weight
             continue
         clip = clip_of[identity] = len(sums)
+        first_samples.append({"key": record["key"]})  # the clip's key, without a crop mark
         sums.append(weight * data.pooled[index].astype(np.float64))
         weights.append(weight)
         for caption in _read_captions(processor, config, split, record):
             captions.append(caption)
             text_to_clip.append(clip)
     audio = (np.stack(sums) / np.asarray(weights)[:, None]).astype(np.float32)
-    return RetrievalSplit(audio=audio, captions=captions, text_to_clip=np.asarray(text_to_clip, np.int64))
+    return RetrievalSplit(
+        audio=audio,
+        captions=captions,
+        text_to_clip=np.asarray(text_to_clip, np.int64),
+        keys=clip_keys(first_samples),
+    )
 
 
 def concatenate(parts: list[RetrievalSplit]) -> RetrievalSplit:
@@ -249,6 +263,7 @@ def concatenate(parts: list[RetrievalSplit]) -> RetrievalSplit:
         audio=np.concatenate([p.audio for p in parts]),
         captions=[c for p in parts for c in p.captions],
         text_to_clip=np.concatenate([p.text_to_clip + o for p, o in zip(parts, offsets, strict=True)]),
+        keys=[k for p in parts for k in p.keys],
     )
 
 
@@ -336,6 +351,7 @@ class RetrievalOutcome:
     metrics: dict[str, float]  # test metrics of the best epoch
     best_epoch: int
     valid_score: float | None
+    record: ClipRecord | None = None  # per-clip test data of the best epoch (xares.stats)
 
 
 class _Encoded:
@@ -354,6 +370,12 @@ class _Encoded:
 
 @torch.no_grad()
 def evaluate(model: RetrievalModel, data: _Encoded, batch_size: int = 1024) -> dict[str, float]:
+    return retrieval_metrics_from_similarity(similarity(model, data, batch_size), data.text_to_clip.numpy())
+
+
+@torch.no_grad()
+def similarity(model: RetrievalModel, data: _Encoded, batch_size: int = 1024) -> np.ndarray:
+    """Cosine similarities of every text with every clip: [N_texts, N_clips]."""
     model.eval()
     audio = torch.cat(
         [model.audio(data.audio[i : i + batch_size]) for i in range(0, len(data.audio), batch_size)]
@@ -363,7 +385,7 @@ def evaluate(model: RetrievalModel, data: _Encoded, batch_size: int = 1024) -> d
     chunks = [model.text(*data.texts(order[i : i + batch_size])) for i in range(0, len(order), batch_size)]
     text = torch.empty((len(order), audio.shape[1]))
     text[order] = torch.cat(chunks)
-    return retrieval_metrics(audio.numpy(), text.numpy(), data.text_to_clip.numpy())
+    return similarities(audio.numpy(), text.numpy())
 
 
 def train_retrieval_model(
@@ -409,8 +431,12 @@ def train_retrieval_model(
     if valid_data is None:
         best_state, best_epoch = model.state_dict(), settings.epochs - 1
     model.load_state_dict(best_state)
+    scores = similarity(model, _Encoded(test, tokenizer))
     return RetrievalOutcome(
-        metrics=evaluate(model, _Encoded(test, tokenizer)), best_epoch=best_epoch, valid_score=best_score
+        metrics=retrieval_metrics_from_similarity(scores, test.text_to_clip),
+        best_epoch=best_epoch,
+        valid_score=best_score,
+        record=retrieval_record(test.keys, scores, test.text_to_clip) if test.keys else None,
     )
 
 
@@ -476,8 +502,12 @@ def run_retrieval_probe(
                 vocab_size=tokenizer.vocab_size,
                 **{k: v for k, v in outcome.metrics.items() if k != "recallatk_r1"},
             )
+            if outcome.record is not None:
+                fold["per_clip"] = outcome.record
             metric_names = tuple(k for k in outcome.metrics if k != "recallatk_r1")
         folds.append(fold)
-        logger.info("%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k != "name"})
+        logger.info(
+            "%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k not in ("name", "per_clip")}
+        )
 
     return ProbeResult.from_folds(folds, metric_names=metric_names)
