@@ -10,7 +10,7 @@ from xares.metrics.classification import accuracy, equal_error_rate, mean_averag
 from xares.metrics.regression import mean_absolute_error, mean_squared_error, pearson_correlation
 from xares.metrics.retrieval import retrieval_metrics_from_similarity
 from xares.metrics.segment import segment_f1
-from xares.metrics.wer import wer_inv
+from xares.metrics.wer import wer_inv, word_error_rate
 
 
 def one_fold(record: stats.ClipRecord, seeds=(42,)) -> stats.TestClips:
@@ -328,3 +328,145 @@ def test_knn_reference_normalisation_of_xares_0_1_3():
     assert not np.allclose(found, knn_class_scores(train, labels, query, num_classes=2, k=5))
     with pytest.raises(ValueError, match="reference_normalisation"):
         knn_class_scores(train, labels, query, num_classes=2, reference_normalisation="rows")
+
+
+# ----- frame, retrieval and ASR records ---------------------------------------------------------
+def test_frame_record_follows_the_headline_metric_and_one_class(rng):
+    outputs = [rng.standard_normal((int(rng.integers(3, 30)), 4)) for _ in range(10)]
+    targets = [(rng.random(o.shape) < 0.4).astype(np.float32) for o in outputs]
+    keys = [f"c{i}" for i in range(10)]
+    args = {"hop_size_in_ms": 40.0, "segment_length_in_s": 0.2}
+    micro = stats.frame_record(keys, outputs, targets, metric="segmentf1_micro", **args)
+    assert observed(micro) == pytest.approx(segment_f1(outputs, targets, average="micro", **args))
+    assert observed(micro) != pytest.approx(observed(micro, "segmentf1_macro"))
+    other = stats.frame_record(keys, outputs, targets, metric="frame_mAP", **args)
+    assert "mlp_score" not in other.scores  # a headline the counts cannot reproduce gets no interval
+    single = stats.frame_record(
+        keys, [o[:, :1] for o in outputs], [t[:, :1] for t in targets], metric="segmentf1_macro", **args
+    )
+    for average in ("macro", "micro"):  # one class: both are that class's F1, as segment_f1 says
+        expected = segment_f1(
+            [o[:, :1] for o in outputs], [t[:, :1] for t in targets], average=average, **args
+        )
+        assert observed(single, f"segmentf1_{average}") == pytest.approx(expected)
+
+
+def naive_ranks(similarity: np.ndarray, text_to_clip: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+    """Rank of each text's clip, and of each clip's captions, ties counted against the query."""
+    texts = np.arange(len(text_to_clip))
+    own = similarity[texts, text_to_clip]
+    text_ranks = (similarity >= own[:, None]).sum(1)
+    clip_ranks = []
+    for clip in range(similarity.shape[1]):
+        column = similarity[:, clip]
+        mine = np.flatnonzero(text_to_clip == clip)
+        others = np.delete(column, mine)
+        # rank of the j-th best own caption: others at or above it, plus the own captions before it
+        ordered = np.sort(column[mine])[::-1]
+        clip_ranks.append([int((others >= s).sum()) + j + 1 for j, s in enumerate(ordered)])
+    return text_ranks, clip_ranks
+
+
+def naive_retrieval_queries(similarity, text_to_clip):
+    """Per query: hit at k for k in 1, 5, 10 and AP@10, both directions, by counting."""
+    text_ranks, clip_ranks = naive_ranks(similarity, text_to_clip)
+    t2a = {k: (text_ranks <= k).astype(float) for k in (1, 5, 10)}
+    t2a["ap"] = np.where(text_ranks <= 10, 1.0 / text_ranks, 0.0)
+    a2t = {k: np.array([float(r[0] <= k) for r in clip_ranks]) for k in (1, 5, 10)}
+    a2t["ap"] = np.array(
+        [
+            sum((j + 1) / r for j, r in enumerate(ranks) if r <= 10) / min(len(ranks), 10)
+            for ranks in clip_ranks
+        ]
+    )
+    return a2t, t2a
+
+
+def test_retrieval_record_reproduces_every_metric_and_draws_clips_with_their_captions(rng):
+    text_to_clip = np.repeat(np.arange(15), rng.integers(1, 5, 15))  # 1 to 4 captions per clip
+    similarity = np.round(rng.standard_normal((len(text_to_clip), 15)), 1)  # rounding makes ties
+    keys = [f"c{i}" for i in range(15)]
+    record = stats.retrieval_record(keys, similarity, text_to_clip)
+    expected = retrieval_metrics_from_similarity(similarity, text_to_clip)
+    assert observed(record) == pytest.approx(expected["recallatk_r1"])
+    names = [n for n in expected if n != "recallatk_r1"]
+    assert len(names) == 8 and set(names) <= set(record.scores)
+    for name in names:
+        assert observed(record, name) == pytest.approx(expected[name]), name
+    # a clip drawn c times brings its captions c times: the scores of those repeated queries
+    a2t, t2a = naive_retrieval_queries(similarity, text_to_clip)
+    counts = rng.integers(0, 3, 15)
+    counts[0] = 1
+    clips = one_fold(record)
+    weights = counts[None].astype(float)
+    text_counts = counts[text_to_clip]
+    for k in (1, 5, 10):
+        assert stats.score_under_weights(clips, f"audio_to_text_recall@{k}", weights)[0] == pytest.approx(
+            np.average(a2t[k], weights=counts)
+        )
+        assert stats.score_under_weights(clips, f"text_to_audio_recall@{k}", weights)[0] == pytest.approx(
+            np.average(t2a[k], weights=text_counts)
+        )
+    assert stats.score_under_weights(clips, "audio_to_text_mAP@10", weights)[0] == pytest.approx(
+        np.average(a2t["ap"], weights=counts)
+    )
+    assert stats.score_under_weights(clips, "text_to_audio_mAP@10", weights)[0] == pytest.approx(
+        np.average(t2a["ap"], weights=text_counts)
+    )
+    headline = (np.average(a2t[1], weights=counts) + np.average(t2a[1], weights=text_counts)) / 2
+    assert stats.score_under_weights(clips, "mlp_score", weights)[0] == pytest.approx(headline)
+    with pytest.raises(ValueError, match="one key per clip"):
+        stats.retrieval_record(keys[:-1], similarity, text_to_clip)
+
+
+def test_asr_record_pools_word_edits_like_the_corpus_wer(rng):
+    hypotheses = ["the cat sat", "", "a dog barks loudly", "hello there world", "one", "Big Words"]
+    references = ["the cat sat down", "some words here", "a dog barks", "hello world", "", "big words"]
+    record = stats.asr_record([f"u{i}" for i in range(6)], hypotheses, references)
+    assert observed(record, "WER") == pytest.approx(word_error_rate(hypotheses, references))
+    assert observed(record) == pytest.approx(wer_inv(hypotheses, references))
+    counts = np.array([2, 0, 3, 1, 1, 2])
+    repeated = np.repeat(np.arange(6), counts)
+    weighted = stats.score_under_weights(one_fold(record), "mlp_score", counts[None].astype(float))[0]
+    assert weighted == pytest.approx(
+        wer_inv([hypotheses[i] for i in repeated], [references[i] for i in repeated])
+    )
+    bad = stats.asr_record(["u0", "u1"], ["x y z w v", "a b c"], ["a", "b"])  # WER above 1: WER_inv is 0
+    assert observed(bad) == 0.0 and observed(bad, "WER") == pytest.approx(3.5)
+
+
+@pytest.mark.parametrize("kind", ["frame", "retrieval", "asr"])
+def test_intervals_of_every_task_type_cover_the_score_and_pair_two_encoders(rng, kind):
+    size = 120
+    keys = [f"c{i}" for i in range(size)]
+
+    def record(signal: float) -> stats.ClipRecord:
+        if kind == "frame":
+            targets = [(rng.random((20, 3)) < 0.1).astype(np.float32) for _ in range(size)]
+            outputs = [signal * (2 * t - 1) + rng.standard_normal(t.shape) for t in targets]
+            return stats.frame_record(
+                keys,
+                outputs,
+                targets,
+                metric="segmentf1_macro",
+                hop_size_in_ms=100.0,
+                segment_length_in_s=0.1,
+            )
+        if kind == "retrieval":
+            text_to_clip = np.repeat(np.arange(size), 3)
+            similarity = rng.standard_normal((3 * size, size))
+            similarity[np.arange(3 * size), text_to_clip] += signal
+            return stats.retrieval_record(keys, similarity, text_to_clip)
+        words = ["cat", "dog", "sun", "red"]
+        references = [" ".join(rng.choice(words, 4)) for _ in range(size)]
+        hypotheses = [" ".join(w if rng.random() < signal else "x" for w in r.split()) for r in references]
+        return stats.asr_record(keys, hypotheses, references)
+
+    strong, weak = one_fold(record({"frame": 1.0, "retrieval": 3.0, "asr": 0.8}[kind])), one_fold(record(0.3))
+    for clips in (strong, weak):
+        value = stats.observed(clips, "mlp_score")[0]
+        draws = stats.bootstrap(clips, ["mlp_score"], resamples=300, seed=1)["mlp_score"]
+        low, high = stats.interval(draws, observed=value)
+        assert low <= value <= high and high > low
+    test = stats.paired_test(strong, weak, "mlp_score", resamples=300)
+    assert test.shared_clips == size and test.difference > 0.1 and test.p_value < 0.05
