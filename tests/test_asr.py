@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from xares import stats
 from xares.errors import DataError, LabelError, TaskConfigError
 from xares.metrics import get_metric
 from xares.metrics.wer import wer_inv, word_error_rate
@@ -152,6 +153,32 @@ def test_ctc_head_learns_a_synthetic_sequence_task_deterministically(synthetic_s
     assert again.mlp_score == first.mlp_score
 
 
+def test_per_clip_data_reproduces_wer_and_pairs_two_encoders(synthetic_splits):
+    config = asr_task(epochs=15, learning_rate=1e-2, batch_size_train=16, metric_args={"hidden": 64})
+    rng = np.random.default_rng(2)
+    noise = {
+        name: embeddings(
+            [rng.standard_normal(data.clip_frames(i).shape) for i in range(len(data))],
+            [s["meta"] for s in data.samples],
+        )
+        for name, data in synthetic_splits.items()
+    }
+    clips = {}
+    for label, splits in (("good", synthetic_splits), ("noise", noise)):
+        result = run_asr_probe(config, splits, seed=0, hop_size_in_ms=40)
+        entry = stats.combine_seeds([result], [0], config)
+        clips[label] = stats.TestClips.from_json(entry["per_clip"])
+        assert clips[label].keys == [f"clip{i}" for i in range(30)]
+        assert stats.observed(clips[label], "mlp_score")[0] == pytest.approx(result.mlp_score)
+        assert stats.observed(clips[label], "WER")[0] == pytest.approx(result.metrics["WER"])
+        draws = stats.bootstrap(clips[label], ["mlp_score", "WER"], resamples=200, seed=0)
+        for name, value in (("mlp_score", result.mlp_score), ("WER", result.metrics["WER"])):
+            low, high = stats.interval(draws[name], observed=value)
+            assert low <= value <= high, name
+    test = stats.paired_test(clips["good"], clips["noise"], "mlp_score", resamples=300)
+    assert test.shared_clips == 30 and test.difference > 0.3 and test.p_value < 0.05
+
+
 def test_ctc_skips_clips_too_short_for_their_transcript(synthetic_splits, caplog):
     rng = np.random.default_rng(1)
     short = [rng.standard_normal((2, 16)) for _ in range(3)]
@@ -278,6 +305,9 @@ def test_offline_asr_task_separates_the_mel_encoder_from_the_random_one(tmp_path
         (result,) = json.loads((tmp_path / f"{name}.json").read_text())["tasks"]
         assert result["status"] == "ok" and result["knn_score"] is None and result["num_test_clips"] >= 50
         scores[name] = result["mlp_score"]
+        for score in ("mlp_score", "WER"):  # intervals over the test utterances
+            low, high = result["scores"][score]["ci95"]
+            assert low <= result["scores"][score]["value"] <= high
     print(f"offline ASR WER_inv: mel {scores['mel']:.3f}, random {scores['random']:.3f}")
     assert scores["mel"] > scores["random"] + 0.2
     assert scores["random"] < 0.1

@@ -1,5 +1,6 @@
 """The frame-level task type: event lists -> frame targets, the per-frame probe, the offline scenes task."""
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xares import stats
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics.segment import segment_f1
 from xares.probes import get_probe
@@ -351,6 +353,11 @@ def test_scenes_end_to_end_mel_is_far_above_random_and_chance(tmp_path):
     assert mel_task["status"] == random_task["status"] == "ok"
     assert mel_task["knn_score"] is None and mel_task["num_test_clips"] == 50
     assert {"segmentf1_macro", "segmentf1_micro", "frame_mAP"} <= set(mel_task["metrics"])
+    for task in (mel_task, random_task):  # intervals over the test clips, frame_mAP's excepted
+        for name in ("mlp_score", "segmentf1_macro", "segmentf1_micro"):
+            low, high = task["scores"][name]["ci95"]
+            assert low <= task["scores"][name]["value"] <= high
+        assert task["scores"]["frame_mAP"]["ci95"] is None
 
     # chance: always predicting every class, and predicting each class at its segment prior
     (test_dir,) = (tmp_path / "env/offline_scenes/embeddings").glob("MelEncoder-*/test")
@@ -382,3 +389,30 @@ def test_scenes_end_to_end_mel_is_far_above_random_and_chance(tmp_path):
     print("offline_scenes segment F1 (macro, 1 s):", json.dumps(report))
     assert mel_task["mlp_score"] > all_positive + 0.3 and mel_task["mlp_score"] > 0.6
     assert random_task["mlp_score"] < all_positive + 0.05
+
+
+# ----- per-clip test data ----------------------------------------------------------------------------
+def test_per_clip_data_reproduces_the_scores_and_pairs_two_encoders():
+    rng = np.random.default_rng(6)
+    splits = {name: separable_split(rng, n) for name, n in (("train", 30), ("valid", 10), ("test", 40))}
+    noise = {}
+    for name, split in splits.items():  # a second "encoder": noise frames for the same clips and labels
+        frames = rng.standard_normal(split.frames.shape).astype(np.float16)
+        noise[name] = dataclasses.replace(split, frames=frames)
+    config = frame_config()
+    clips = {}
+    for label, data in (("good", splits), ("noise", noise)):
+        result = run_frame_probe(config, data, seed=0, hop_size_in_ms=10)
+        entry = stats.combine_seeds([result], [0], config)
+        assert all("per_clip" not in fold for fold in entry["folds"])  # kept once, pooled
+        clips[label] = stats.TestClips.from_json(entry["per_clip"])
+        assert clips[label].keys == stats.clip_keys(data["test"].samples)
+        assert stats.observed(clips[label], "mlp_score")[0] == pytest.approx(result.mlp_score)
+        for name in ("segmentf1_macro", "segmentf1_micro"):
+            assert stats.observed(clips[label], name)[0] == pytest.approx(result.metrics[name])
+        assert "frame_mAP" not in clips[label].scores  # not a per-clip statistic (see the module notes)
+        draws = stats.bootstrap(clips[label], ["mlp_score"], resamples=200, seed=0)["mlp_score"]
+        low, high = stats.interval(draws, observed=result.mlp_score)
+        assert low <= result.mlp_score <= high
+    test = stats.paired_test(clips["good"], clips["noise"], "mlp_score", resamples=300)
+    assert test.shared_clips == 40 and test.difference > 0.3 and test.p_value < 0.05

@@ -16,6 +16,7 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xares import stats
 from xares.data.offline import captions
 from xares.data.shards import iter_shard
 from xares.errors import LabelError, TaskConfigError
@@ -324,12 +325,36 @@ def test_crops_are_merged_into_one_clip_and_captions_are_checked():
     np.testing.assert_allclose(data.audio, [[0.25, 0.75], [5.0, 5.0]])  # frame-weighted mean of the crops
     assert data.captions == ["first caption", "second", "other clip"]  # default: the JSON's values
     assert data.text_to_clip.tolist() == [0, 0, 1]
+    assert data.keys == ["k1", "k2"]  # one key per clip, as its per-clip test data is kept
     assert chance_recall_at_1(data) == pytest.approx(((2 / 3 + 1 / 3) / 2 + 1 / 2) / 2)
     for bad in ({}, {"a": ""}, {"a": 3}):
         with pytest.raises(LabelError, match="k1"):
             retrieval_split(config, "test", fake_split(np.ones((1, 2)), [bad], keys=["k1"]))
     with pytest.raises(TaskConfigError, match="output_dim"):
         run_retrieval_probe(contrastive_config(output_dim=0), {}, seed=0, hop_size_in_ms=10)
+
+
+def test_per_clip_data_reproduces_every_score_and_pairs_two_encoders():
+    config = contrastive_config()
+    clips = {}
+    for label, scramble in (("good", False), ("noise", True)):
+        splits = synthetic_splits(1, scramble=scramble)
+        result = run_retrieval_probe(config, splits, seed=3, hop_size_in_ms=10)
+        entry = stats.combine_seeds([result], [3], config)
+        clips[label] = stats.TestClips.from_json(entry["per_clip"])
+        assert clips[label].keys == [s["key"] for s in splits["test"].samples]  # one item per clip
+        assert stats.observed(clips[label], "mlp_score")[0] == pytest.approx(result.mlp_score)
+        assert len(result.metrics) == 8  # recall@1/5/10 and mAP@10, both ways: every one reproduced
+        for name, value in result.metrics.items():
+            assert stats.observed(clips[label], name)[0] == pytest.approx(value), name
+        names = ["mlp_score", *result.metrics]
+        draws = stats.bootstrap(clips[label], names, resamples=200, seed=0)
+        for name in names:
+            value = stats.observed(clips[label], name)[0]
+            low, high = stats.interval(draws[name], observed=value)
+            assert low <= value <= high, name
+    test = stats.paired_test(clips["good"], clips["noise"], "mlp_score", resamples=300)
+    assert test.shared_clips == 32 and test.difference > 0.3 and test.p_value < 0.05
 
 
 # ----- the offline task, end to end ---------------------------------------------------------------
@@ -385,3 +410,6 @@ def test_offline_captions_task_mel_beats_random_and_chance(tmp_path):
     assert mel["mlp_score"] > 0.25 and mel["mlp_score"] > 10 * chance
     assert random["mlp_score"] < 4 * chance
     assert mel["mlp_score"] > 5 * max(random["mlp_score"], chance)
+    for result in (mel, random):  # intervals over the test clips for the headline and every secondary score
+        for name, score in result["scores"].items():
+            assert score["ci95"][0] <= score["value"] <= score["ci95"][1], name
