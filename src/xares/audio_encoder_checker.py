@@ -3,7 +3,9 @@
 It runs the same calls the encode stage makes (float32 CPU batches at the declared rate), so passing
 it means a run will not fail on the contract. Beyond the public rules it measures the frame rate
 against the declared hop (a wrong hop silently ruins frame-level scores), and checks finiteness,
-dtype, determinism, 1-D input, batches of one, and the padding promise of `frame_count`.
+dtype, determinism, 1-D input, batches of one, and the padding promise of `frame_count`. An encoder
+that declares `num_layers = L` must return [B, L, T', D] (every rule then applies to that shape; the
+frame rate is measured on the T' axis); one that does not must return [B, T', D].
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xares.encoder import REQUIRED_ATTRIBUTES
+from xares.encoder import REQUIRED_ATTRIBUTES, declared_layers
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,16 @@ def find_contract_violations(encoder: object) -> list[CheckFailure]:
             failures.append(
                 CheckFailure(attr, "a positive number", repr(value), f"set self.{attr} to a positive number")
             )
+    layers = declared_layers(encoder)
+    if layers is not None and (not isinstance(layers, int) or isinstance(layers, bool) or layers < 1):
+        failures.append(
+            CheckFailure(
+                "num_layers",
+                "a positive integer (the L of an output [B, L, T', D])",
+                repr(layers),
+                "set self.num_layers = L, or remove it for a [B, T', D] output",
+            )
+        )
     if failures:
         return failures
 
@@ -84,13 +96,15 @@ def find_contract_violations(encoder: object) -> list[CheckFailure]:
             )
         )
         return failures
-    shape_failures = _check_output(output, batch_size=2, dim=dim, what="forward(audio[2, 50000])")
+    shape_failures = _check_output(
+        output, batch_size=2, dim=dim, what="forward(audio[2, 50000])", layers=layers
+    )
     failures.extend(shape_failures)
     if shape_failures:
         return failures
 
     failures.extend(_check_hop(encoder, rate=float(rate), hop_ms=float(hop), dim=dim))
-    failures.extend(_check_single_inputs(encoder, dim=dim, rate=float(rate)))
+    failures.extend(_check_single_inputs(encoder, dim=dim, rate=float(rate), layers=layers))
     again = _forward(encoder, batch)
     if again.shape != output.shape or not torch.allclose(again, output, rtol=1e-4, atol=1e-5):
         failures.append(
@@ -106,15 +120,36 @@ def find_contract_violations(encoder: object) -> list[CheckFailure]:
     return failures
 
 
-def _check_output(output: object, *, batch_size: int, dim: int, what: str) -> list[CheckFailure]:
+def _check_output(
+    output: object, *, batch_size: int, dim: int, what: str, layers: int | None = None
+) -> list[CheckFailure]:
     if not isinstance(output, torch.Tensor):
         return [
             CheckFailure("output type", "a torch.Tensor", type(output).__name__, "return a tensor [B, T', D]")
         ]
-    if output.dim() != 3:
+    if layers is None and output.dim() == 4:
+        return [
+            CheckFailure(
+                "output rank",
+                f"{what} -> [B, T', D]",
+                f"shape {tuple(output.shape)}, a multi-layer output [B, L, T', D] without num_layers",
+                f"declare self.num_layers = {output.shape[1]} in __init__ (or return one layer)",
+            )
+        ]
+    if layers is None and output.dim() != 3:
         return [
             CheckFailure(
                 "output rank", f"{what} -> [B, T', D]", f"shape {tuple(output.shape)}", "return [B, T', D]"
+            )
+        ]
+    if layers is not None and (output.dim() != 4 or output.shape[1] != layers):
+        return [
+            CheckFailure(
+                "output rank",
+                f"{what} -> [B, L, T', D] with L = num_layers = {layers}",
+                f"shape {tuple(output.shape)}",
+                f"return [B, {layers}, T', D] (stack the layers on dim 1), or remove num_layers if it "
+                "means something else and return [B, T', D]",
             )
         ]
     failures = []
@@ -130,7 +165,7 @@ def _check_output(output: object, *, batch_size: int, dim: int, what: str) -> li
                 "output_dim", f"last dimension = output_dim = {dim}", f"{output.shape[-1]}", "fix output_dim"
             )
         )
-    if output.shape[1] < 1:
+    if output.shape[-2] < 1:
         failures.append(CheckFailure("frames", "at least one frame", "0 frames", "emit >= 1 frame per clip"))
     if output.dtype != torch.float32:
         failures.append(
@@ -160,15 +195,15 @@ def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int
                 "lengths", "2 s and 5 s inputs to run", f"{type(exc).__name__}: {exc}", "accept any T"
             )
         ]
-    if short.dim() != 3 or long.dim() != 3:
+    if short.dim() not in (3, 4) or long.dim() != short.dim():
         return []
-    extra_frames = long.shape[1] - short.shape[1]
+    extra_frames = long.shape[-2] - short.shape[-2]  # the T' axis of [B, T', D] and [B, L, T', D]
     if extra_frames <= 0:
         return [
             CheckFailure(
                 "frame rate",
                 "more frames for a 5 s input than for a 2 s input",
-                f"{short.shape[1]} and {long.shape[1]} frames",
+                f"{short.shape[-2]} and {long.shape[-2]} frames",
                 "do not pad every input to a fixed length, or trim the frames back to the real audio",
             )
         ]
@@ -178,19 +213,21 @@ def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int
             CheckFailure(
                 "hop_size_in_ms",
                 f"{hop_ms:g} ms between frames (declared)",
-                f"{measured:.2f} ms ({short.shape[1]} frames for 2 s, {long.shape[1]} for 5 s)",
+                f"{measured:.2f} ms ({short.shape[-2]} frames for 2 s, {long.shape[-2]} for 5 s)",
                 f"set hop_size_in_ms = {measured:.3g}",
             )
         ]
     return []
 
 
-def _check_single_inputs(encoder: torch.nn.Module, *, dim: int, rate: float) -> list[CheckFailure]:
+def _check_single_inputs(
+    encoder: torch.nn.Module, *, dim: int, rate: float, layers: int | None = None
+) -> list[CheckFailure]:
     audio = torch.randn(int(rate), generator=torch.Generator().manual_seed(2)) * 0.1
     failures = []
     try:
         one = _forward(encoder, audio.unsqueeze(0))
-        failures.extend(_check_output(one, batch_size=1, dim=dim, what="forward(audio[1, T])"))
+        failures.extend(_check_output(one, batch_size=1, dim=dim, what="forward(audio[1, T])", layers=layers))
     except Exception as exc:
         failures.append(
             CheckFailure("batch of one", "audio[1, T] to work", f"{type(exc).__name__}: {exc}", "-")
@@ -208,7 +245,7 @@ def _check_single_inputs(encoder: torch.nn.Module, *, dim: int, rate: float) -> 
             )
         )
         return failures
-    if isinstance(flat, torch.Tensor) and flat.dim() == 2:
+    if isinstance(flat, torch.Tensor) and flat.dim() == one.dim() - 1:
         flat = flat.unsqueeze(0)
     if not isinstance(flat, torch.Tensor) or flat.shape != one.shape:
         found = tuple(flat.shape) if isinstance(flat, torch.Tensor) else type(flat).__name__
@@ -225,19 +262,19 @@ def _check_padding_promise(encoder: torch.nn.Module, *, rate: float) -> list[Che
     length = int(1.3 * rate)
     clip = torch.randn(length, generator=torch.Generator().manual_seed(3)) * 0.1
     padded = torch.nn.functional.pad(clip, (0, int(0.9 * rate)))
-    alone = _forward(encoder, clip.unsqueeze(0))[0]
+    alone = _forward(encoder, clip.unsqueeze(0))[0]  # [T', D], or [L, T', D]
     inside = _forward(encoder, torch.stack([padded, padded]))[0]
     count = int(encoder.frame_count(length))
-    if count != alone.shape[0]:
+    if count != alone.shape[-2]:
         return [
             CheckFailure(
                 "frame_count",
-                f"frame_count({length}) = frames produced = {alone.shape[0]}",
+                f"frame_count({length}) = frames produced = {alone.shape[-2]}",
                 f"{count}",
                 "make frame_count match forward, or remove frame_count",
             )
         ]
-    if inside.shape[0] < count or not torch.allclose(inside[:count], alone, rtol=1e-3, atol=1e-4):
+    if inside.shape[-2] < count or not torch.allclose(inside[..., :count, :], alone, rtol=1e-3, atol=1e-4):
         return [
             CheckFailure(
                 "padding",

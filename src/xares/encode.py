@@ -5,6 +5,9 @@ written back in their original order, so the store (and every score computed fro
 depend on how clips happened to be batched. Padding never changes an embedding: encoders that
 declare `frame_count` get padded batches whose outputs are trimmed to each clip's own frames (the
 checker verifies the declaration); all other encoders only see batches of identical lengths.
+
+A multi-layer encoder (`num_layers = L`, output [B, L, T', D]) is stored frame-major: each clip's
+frames are [T', L, D], so every layer of a frame sits together and one offsets index serves all layers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 
 from xares.data.decoding import decode_in_order, default_decode_workers
 from xares.data.shards import RawSample, find_shards, iter_shard
-from xares.encoder import EncoderInfo
+from xares.encoder import EncoderInfo, declared_layers
 from xares.errors import ArtifactError, DataError, EncoderError
 from xares.faults import failpoint
 from xares.report import start_progress
@@ -98,10 +101,13 @@ def encode_batch(
     batch = np.zeros((len(waves), longest), dtype=np.float32)
     for row, wave in enumerate(waves):
         batch[row, : wave.shape[0]] = wave
+    layers = declared_layers(encoder)
     with torch.inference_mode():
         output = encoder(torch.from_numpy(batch).to(device, non_blocking=True))
-    validate_output(output, batch_size=len(waves), dim=int(encoder.output_dim))
+    validate_output(output, batch_size=len(waves), dim=int(encoder.output_dim), num_layers=layers)
     output = output.float().cpu().numpy()
+    if layers is not None:
+        output = output.transpose(0, 2, 1, 3)  # [B, L, T', D] -> [B, T', L, D]: the store is frame-major
     if not pads_safely:
         return list(output)
     clips = []
@@ -116,15 +122,26 @@ def encode_batch(
     return clips
 
 
-def validate_output(output: Any, *, batch_size: int, dim: int) -> None:
+def validate_output(output: Any, *, batch_size: int, dim: int, num_layers: int | None = None) -> None:
     if not isinstance(output, torch.Tensor):
         raise EncoderError(f"the encoder returned {type(output).__name__}; expected a tensor [B, T', D].")
-    if output.dim() != 3 or output.shape[0] != batch_size or output.shape[2] != dim:
+    if num_layers is not None:
+        if output.dim() != 4 or output.shape[0] != batch_size or output.shape[1:4:2] != (num_layers, dim):
+            raise EncoderError(
+                f"the encoder returned shape {tuple(output.shape)} for a batch of {batch_size}; expected "
+                f"[{batch_size}, {num_layers}, T', {dim}] (num_layers = {num_layers}, output_dim = {dim})."
+            )
+    elif output.dim() != 3 or output.shape[0] != batch_size or output.shape[2] != dim:
         raise EncoderError(
             f"the encoder returned shape {tuple(output.shape)} for a batch of {batch_size}; expected "
-            f"[{batch_size}, T', {dim}] (output_dim = {dim})."
+            f"[{batch_size}, T', {dim}] (output_dim = {dim})"
+            + (
+                "; a 4-D output is a multi-layer encoder, which declares num_layers = L."
+                if output.dim() == 4
+                else "."
+            )
         )
-    if output.shape[1] < 1:
+    if output.shape[-2] < 1:
         raise EncoderError("the encoder returned zero frames; every clip needs at least one frame.")
     if output.dtype != torch.float32:
         raise EncoderError(
@@ -156,7 +173,9 @@ def encode_split(
     crop_samples = round(config.crop_length * rate) if config.crop_length else None
     stats = EncodeStats()
     started = time.perf_counter()
-    writer = SplitWriter(split_dir, key, dim=info.output_dim, frame_dtype=options.frame_dtype)
+    writer = SplitWriter(
+        split_dir, key, dim=info.output_dim, frame_dtype=options.frame_dtype, num_layers=info.num_layers
+    )
     workers = options.decode_workers if options.decode_workers is not None else default_decode_workers()
 
     def skip(error: DataError) -> None:

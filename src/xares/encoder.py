@@ -14,6 +14,12 @@ the output but are not torch parameters or buffers: ONNX or CTranslate2 model fi
 extractor's config, the source of a base class defined in another file. encoder_fingerprint hashes
 their contents (a folder: every file in it, by relative path), so new weights there mean new caches.
 
+Optional extension: `num_layers = L`, a multi-layer encoder. Its forward returns [B, L, T', D]
+(e.g. every hidden layer of a transformer, first to last) instead of [B, T', D]; the store keeps all
+L layers, and the probes use one chosen layer or learn a weighted sum of them (TaskConfig.layer,
+`xares run --layer K|weighted`) without encoding again. Declaring num_layers means the output is 4-D,
+even for L = 1; without it the output is the 3-D default. check_audio_encoder verifies both.
+
 Besides files, load_encoder builds encoders from names: 'hf:NAME[@layer=K]' (a Hugging Face model,
 xares.encoders.hf) and 'hear:MODULE[:WEIGHTS]' (a HEAR API module, xares.encoders.hear).
 """
@@ -133,6 +139,8 @@ def encoder_fingerprint(encoder: torch.nn.Module) -> str:
         digest.update(b"<no source file>")
     for attr in REQUIRED_ATTRIBUTES:
         digest.update(f"{attr}={getattr(encoder, attr, None)!r}".encode())
+    if declared_layers(encoder) is not None:  # only when declared: 3-D encoders keep their old keys
+        digest.update(f"num_layers={declared_layers(encoder)!r}".encode())
     state = encoder.state_dict()
     for name in sorted(state):
         tensor = state[name]
@@ -163,6 +171,12 @@ def _hash_path(digest: Any, path: Path, *, owner: str) -> None:
                 digest.update(block)
 
 
+def declared_layers(encoder: object) -> int | None:
+    """`num_layers` of a multi-layer encoder (output [B, L, T', D]); None for the default [B, T', D]."""
+    value = getattr(encoder, "num_layers", None)
+    return None if value is None else value
+
+
 @dataclass(frozen=True)
 class EncoderInfo:
     """What results.json records about the encoder under test."""
@@ -175,6 +189,7 @@ class EncoderInfo:
     output_dim: int
     num_parameters: int
     pads_safely: bool
+    num_layers: int | None = None  # None: the 3-D contract; L: forward returns [B, L, T', D]
 
     @property
     def store_name(self) -> str:
@@ -195,4 +210,5 @@ def describe_encoder(encoder: torch.nn.Module, source: str = "") -> EncoderInfo:
         output_dim=int(encoder.output_dim),
         num_parameters=sum(p.numel() for p in encoder.parameters()),
         pads_safely=callable(getattr(encoder, "frame_count", None)),
+        num_layers=None if declared_layers(encoder) is None else int(declared_layers(encoder)),
     )

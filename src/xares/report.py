@@ -353,8 +353,12 @@ class Leaderboard:
 
 
 def encoder_labels(documents: Sequence[dict[str, Any]]) -> list[str]:
-    """Encoder names, made unique with the fingerprint's start where two share a name."""
-    names = [d["encoder"]["name"] for d in documents]
+    """Encoder names (with the --layer choice of the run, if any), made unique with the fingerprint's
+    start where two share a name."""
+    names = [
+        d["encoder"]["name"] + ("" if d["run"].get("layer") is None else f" @layer={d['run']['layer']}")
+        for d in documents
+    ]
     return [
         n if names.count(n) == 1 else f"{n} ({d['encoder']['fingerprint'][:8]})"
         for n, d in zip(names, documents, strict=True)
@@ -634,6 +638,21 @@ def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def layer_label(task: dict[str, Any]) -> str:
+    """Which layer a task's heads used: '' for a single-layer encoder at its default, else e.g.
+    'last of 4', '1 of 4', 'weighted (1: 0.69)' (the layer with the largest learned weight)."""
+    layers, choice = int(task.get("num_layers") or 1), task.get("layer")
+    if choice is None:
+        return "" if layers <= 1 else f"last of {layers}"
+    if choice != "weighted":
+        return f"{choice} of {layers}"
+    weights = task.get("layer_weights")
+    if not weights:
+        return "weighted"
+    top = int(np.argmax(weights))
+    return f"weighted ({top}: {weights[top]:.2f})"
+
+
 def results_table(results: dict[str, Any]) -> Table:
     """The table of one run: one row per task (scores with intervals), then the weighted averages."""
     encoder = results["encoder"]
@@ -649,6 +668,9 @@ def results_table(results: dict[str, Any]) -> Table:
     table.add_column("MLP", justify="right")
     table.add_column("kNN", justify="right")
     table.add_column("Weight", justify="right")
+    layered = any(layer_label(task) for task in results["tasks"])
+    if layered:
+        table.add_column("Layer")
     table.add_column("Status")
     for task in results["tasks"]:
         name = task_label(task) + (" §" if task.get("selection_on_test") else "")
@@ -664,6 +686,7 @@ def results_table(results: dict[str, Any]) -> Table:
             format_score(task["mlp_score"], *_spread(scores.get("mlp_score"))),
             format_score(task["knn_score"], *_spread(scores.get("knn_score"))),
             str(task["eval_weight"]),
+            *([layer_label(task)] if layered else []),
             status,
         )
     averages = results["averages"]
@@ -676,6 +699,7 @@ def results_table(results: dict[str, Any]) -> Table:
             format_score(mlp["value"], None, mlp.get("ci95")),
             format_score(knn["value"], None, knn.get("ci95")),
             "",
+            *([""] if layered else []),
             "",
         )
     return table

@@ -26,6 +26,7 @@ from xares.executors import (
     parse_key_value,
 )
 from xares.faults import failpoint
+from xares.probes.layers import parse_layer
 from xares.report import PROTOCOLS, build_results, print_results, save_results
 from xares.scheduler import TaskUnit, run_units
 from xares.task import OVERWRITE_POLICIES, RunOptions, TaskResult
@@ -71,7 +72,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--results",
         default=None,
         metavar="FILE",
-        help="results file to write (default results/<EncoderName>/results.json)",
+        help="results file to write (default results/<EncoderName>/results.json; with --layer K, "
+        "results-layer-K.json beside it)",
     )
     parser.add_argument(
         "--overwrite",
@@ -110,6 +112,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="published",
         help="published: kNN per clip (documented), model selection as published (default); strict: model "
         "selection never sees test data; xares-0.1.3: reproduce the public implementation's deviations",
+    )
+    parser.add_argument(
+        "--layer",
+        type=_layer_argument,
+        default=None,
+        metavar="K|weighted",
+        help="for encoders that return several layers ([B, L, T', D], num_layers): probe layer K "
+        "(negative counts from the end) or a learned softmax-weighted sum of all layers ('weighted'); "
+        "default: each task's own choice, else the last layer. Switching layers re-uses the embeddings",
     )
     parser.add_argument(
         "--seeds",
@@ -191,6 +202,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
 
 
+def _layer_argument(text: str) -> int | str:
+    try:
+        return parse_layer(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(
@@ -233,6 +251,7 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
         protocol=args.protocol,
         seeds=args.seeds,
         quiet=args.quiet,
+        layer=getattr(args, "layer", None),
     )
     if args.seeds < 1 or args.bootstrap < 0:
         console.print("[red]--seeds must be at least 1 and --bootstrap at least 0[/red]")
@@ -296,11 +315,14 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
             "seconds": round(time.perf_counter() - started, 3),
             "protocol": args.protocol,
             "seeds": args.seeds,
+            "layer": getattr(args, "layer", None),
         }
         document = build_results(
             encoder_dict, [r.to_dict() for r in results], run_info, resamples=args.bootstrap
         )
-        path = Path(args.results or Path("results") / encoder_dict["name"] / "results.json")
+        layer = getattr(args, "layer", None)
+        default_name = "results.json" if layer is None else f"results-layer-{layer}.json"
+        path = Path(args.results or Path("results") / encoder_dict["name"] / default_name)
         failpoint("results.before_write")
         save_results(document, path)
         print_results(document, console)

@@ -8,6 +8,11 @@ Layout of a split directory:
     samples.jsonl  one line per clip: key, shard, crop index, number of audio samples, and its raw JSON
     manifest.json  the key (task data fingerprint, encoder fingerprint), shapes, counts, timings
 
+A multi-layer encoder (num_layers = L) keeps every layer: frames [total_frames, L, D] and pooled
+[N, L, D], with "num_layers": L in the manifest. A manifest without it (every single-layer store,
+including those written before layers existed) is the 2-D layout above, i.e. L = 1.
+`SplitEmbeddings.layer(k)` is one layer of either as a 2-D split, without copying the frames.
+
 A split is written into a temporary sibling directory and renamed into place only when complete; the
 manifest is the last file written inside it. A directory without a matching manifest does not exist
 as far as every reader is concerned.
@@ -94,6 +99,31 @@ class SplitEmbeddings:
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def num_layers(self) -> int:
+        """L of a multi-layer store ([frames, L, D]); 1 for the 2-D layout."""
+        return int(self.frames.shape[1]) if self.frames.ndim == 3 else 1
+
+    @property
+    def has_layer_axis(self) -> bool:
+        return self.frames.ndim == 3
+
+    def layer(self, index: int) -> SplitEmbeddings:
+        """Layer `index` (negative from the end) as a 2-D split; the frames stay a view of the store."""
+        if not self.has_layer_axis:
+            if index not in (0, -1):
+                raise IndexError(f"layer {index} of a single-layer store (only 0 or -1)")
+            return self
+        if not -self.num_layers <= index < self.num_layers:
+            raise IndexError(f"layer {index} of a store with {self.num_layers} layers")
+        return SplitEmbeddings(
+            frames=self.frames[:, index],
+            offsets=self.offsets,
+            pooled=np.ascontiguousarray(self.pooled[:, index]),
+            samples=self.samples,
+            manifest=self.manifest,
+        )
+
     def clip_frames(self, index: int) -> np.ndarray:
         return self.frames[self.offsets[index] : self.offsets[index + 1]]
 
@@ -116,11 +146,18 @@ class SplitWriter:
     """Accumulates encoded clips of one split and commits them atomically with `commit()`."""
 
     def __init__(
-        self, final_dir: Path, key: dict[str, Any], *, dim: int, frame_dtype: str = "float16"
+        self,
+        final_dir: Path,
+        key: dict[str, Any],
+        *,
+        dim: int,
+        frame_dtype: str = "float16",
+        num_layers: int | None = None,
     ) -> None:
         self.final_dir = final_dir
         self.key = key
         self.dim = dim
+        self.num_layers = num_layers  # None: frames [T, D]; L: frames [T, L, D]
         self.frame_dtype = np.dtype(frame_dtype)
         final_dir.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_dir = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.tmp-"))
@@ -131,10 +168,12 @@ class SplitWriter:
         self._started = time.perf_counter()
 
     def add(self, frames: np.ndarray, record: dict[str, Any]) -> None:
-        """Append one clip's frames [T, D] (float32) and its index record."""
-        if frames.ndim != 2 or frames.shape[1] != self.dim or frames.shape[0] < 1:
+        """Append one clip's frames [T, D] (or [T, L, D] for a multi-layer store; float32) and its record."""
+        inner = (self.dim,) if self.num_layers is None else (self.num_layers, self.dim)
+        if frames.shape[1:] != inner or frames.shape[0] < 1:
             raise ArtifactError(
-                f"clip {record.get('key')!r}: frames of shape {frames.shape} do not fit dimension {self.dim}"
+                f"clip {record.get('key')!r}: frames of shape {frames.shape} do not fit [T, "
+                f"{', '.join(map(str, inner))}]"
             )
         if not np.isfinite(frames).all():
             raise ArtifactError(
@@ -163,6 +202,7 @@ class SplitWriter:
             "num_clips": count,
             "num_frames": int(self._offsets[-1]),
             "dim": self.dim,
+            **({"num_layers": self.num_layers} if self.num_layers is not None else {}),
             "frame_dtype": self.frame_dtype.name,
             "seconds": round(time.perf_counter() - self._started, 3),
             **(extra or {}),
@@ -214,9 +254,10 @@ def load_split(split_dir: Path, key: dict[str, Any]) -> SplitEmbeddings:
             "(stage 1) again; it rewrites the split."
         )
     dtype = np.dtype(manifest["frame_dtype"])
-    shape = (manifest["num_frames"], manifest["dim"])
+    layers = manifest.get("num_layers")
+    shape = (manifest["num_frames"], *([layers] if layers is not None else []), manifest["dim"])
     frames_path = split_dir / "frames.bin"
-    expected = shape[0] * shape[1] * dtype.itemsize
+    expected = int(np.prod(shape)) * dtype.itemsize
     if not frames_path.is_file() or frames_path.stat().st_size != expected:
         raise ArtifactError(
             f"{frames_path}: expected {expected} bytes for {shape} {dtype.name}; the store is damaged. "
@@ -227,8 +268,10 @@ def load_split(split_dir: Path, key: dict[str, Any]) -> SplitEmbeddings:
     pooled = _load_array(split_dir / "pooled.npy")
     with open(split_dir / "samples.jsonl", encoding="utf-8") as handle:
         samples = [json.loads(line) for line in handle]
-    if not (len(samples) == manifest["num_clips"] == len(pooled) == len(offsets) - 1):
+    counts_agree = len(samples) == manifest["num_clips"] == len(pooled) == len(offsets) - 1
+    if not counts_agree or pooled.shape[1:] != shape[1:]:
         raise ArtifactError(
-            f"{split_dir}: index and arrays disagree on the number of clips; delete it and re-encode."
+            f"{split_dir}: index and arrays disagree on the number of clips or their shape; delete it and "
+            "re-encode."
         )
     return SplitEmbeddings(frames=frames, offsets=offsets, pooled=pooled, samples=samples, manifest=manifest)

@@ -88,6 +88,9 @@ class _TaskFields:
     do_knn: bool = True
     knn_k: int = 10
     knn_temperature: float = 0.07
+    # which layer of a multi-layer encoder the probes use: None (the last), K (negative from the end)
+    # or "weighted" (a learned softmax-weighted sum); see xares.probes.layers
+    layer: int | str | None = None
     eval_weight: int | None = None
     seed: int = 42
     description: str = ""
@@ -192,6 +195,15 @@ class TaskConfig(_TaskFields):
             raise TaskConfigError(f"{where}: output_dim must be positive, got {self.output_dim!r}.")
         if self.eval_weight is not None and (not isinstance(self.eval_weight, int) or self.eval_weight < 0):
             raise TaskConfigError(f"{where}: eval_weight must be a non-negative integer or None.")
+        if (
+            self.layer is not None
+            and self.layer != "weighted"
+            and (not isinstance(self.layer, int) or isinstance(self.layer, bool))
+        ):
+            raise TaskConfigError(
+                f"{where}: layer must be None (the last layer), an integer K (negative counts from the "
+                f"end) or 'weighted'; got {self.layer!r}."
+            )
         if self.label_processor is not None and not callable(self.label_processor):
             raise TaskConfigError(
                 f"{where}: label_processor must be callable (it receives the sample's JSON)."

@@ -17,8 +17,10 @@ data2vec-audio, none for HuBERT; Whisper's log-mel). Two families are supported:
 
 Spec options follow ``@``, comma-separated: ``layer=K`` takes ``hidden_states[K]`` as transformers
 returns them (0 = the input of the first transformer layer, K = the output of layer K; negative
-counts from the end) instead of the last hidden state; ``revision=REV`` pins a hub revision.
-Example: ``hf:facebook/wav2vec2-base@layer=6``.
+counts from the end) instead of the last hidden state; ``layer=all`` returns every hidden state,
+[B, L, T', D] with L = hidden layers + 1 (``num_layers``), so one encode serves probes of any layer
+or of a learned weighted sum (``xares run --layer K|weighted``, xares.probes.layers);
+``revision=REV`` pins a hub revision. Example: ``hf:facebook/wav2vec2-base@layer=6``.
 
 Weights are looked up in the local Hugging Face cache first (``local_files_only``), and downloaded
 only when missing and ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` are not set.
@@ -43,18 +45,21 @@ from xares.errors import EncoderError
 logger = logging.getLogger(__name__)
 
 SPEC_OPTIONS = ("layer", "revision")
+ALL_LAYERS = "all"
 _TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
 class HFSpec:
     name: str
-    layer: int | None = None
+    layer: int | str | None = None  # None: the last hidden state; K; or ALL_LAYERS
     revision: str | None = None
 
     @property
     def label(self) -> str:
         stem = Path(self.name.rstrip("/")).name or self.name
+        if self.layer == ALL_LAYERS:
+            return f"{stem} all layers"
         return stem if self.layer is None else f"{stem} layer{self.layer}"
 
 
@@ -75,12 +80,16 @@ def parse_hf_spec(text: str) -> HFSpec:
                 "(e.g. 'hf:facebook/wav2vec2-base@layer=6')."
             )
         values[key] = value
-    layer = None
-    if "layer" in values:
+    layer: int | str | None = None
+    if values.get("layer") == ALL_LAYERS:
+        layer = ALL_LAYERS
+    elif "layer" in values:
         try:
             layer = int(values["layer"])
         except ValueError:
-            raise EncoderError(f"hf:{text}: layer must be an integer, got {values['layer']!r}.") from None
+            raise EncoderError(
+                f"hf:{text}: layer must be an integer or {ALL_LAYERS!r}, got {values['layer']!r}."
+            ) from None
     return HFSpec(name=name, layer=layer, revision=values.get("revision") or None)
 
 
@@ -150,7 +159,12 @@ class HuggingFaceEncoder(torch.nn.Module):
     """
 
     def __init__(
-        self, name: str, *, layer: int | None = None, revision: str | None = None, chunk_seconds: float = 10.0
+        self,
+        name: str,
+        *,
+        layer: int | str | None = None,
+        revision: str | None = None,
+        chunk_seconds: float = 10.0,
     ) -> None:
         super().__init__()
         spec = HFSpec(name=str(name), layer=layer, revision=revision)
@@ -185,7 +199,9 @@ class HuggingFaceEncoder(torch.nn.Module):
                 "example/whisper/whisper_encoder.py shows the shape."
             )
         num_layers = int(getattr(config, "num_hidden_layers", 0) or getattr(config, "encoder_layers", 0))
-        if layer is not None and not -(num_layers + 1) <= layer <= num_layers:
+        if layer == ALL_LAYERS:
+            self.num_layers = num_layers + 1  # hidden_states: the first layer's input, then every output
+        elif layer is not None and not -(num_layers + 1) <= layer <= num_layers:
             raise EncoderError(
                 f"hf:{name}: layer={layer} is out of range; this model has hidden states 0..{num_layers} "
                 "(0 = input of the first transformer layer)."
@@ -226,6 +242,8 @@ class HuggingFaceEncoder(torch.nn.Module):
         device = next(self.model.parameters()).device
         inputs = features[self.input_name].to(device=device, dtype=torch.float32)
         output = self.model(inputs, output_hidden_states=self.layer is not None)
+        if self.layer == ALL_LAYERS:
+            return torch.stack(output.hidden_states, dim=1).float()  # [B, L, T', D]
         hidden = output.last_hidden_state if self.layer is None else output.hidden_states[self.layer]
         return hidden.float()
 
@@ -241,15 +259,15 @@ class HuggingFaceEncoder(torch.nn.Module):
             minimum = self.receptive_field if self.family == "conv" else 2 * self.mel_hop
             if length < minimum:
                 piece = torch.nn.functional.pad(piece, (0, minimum - length))
-            frames = self._run(piece)[:, : self._frames(length)]
+            frames = self._run(piece)[..., : self._frames(length), :]  # T' is dim -2, layers or not
             outputs.append(frames)
-            produced += frames.shape[1]
+            produced += frames.shape[-2]
             start += self.chunk_step
-        return torch.cat(outputs, dim=1)[:, :total]
+        return torch.cat(outputs, dim=-2)[..., :total, :]
 
 
 def load_hf_encoder(text: str) -> torch.nn.Module:
-    """Build the encoder of 'NAME[@layer=K,revision=REV]', as a class named after the model."""
+    """Build the encoder of 'NAME[@layer=K|all,revision=REV]', as a class named after the model."""
     spec = parse_hf_spec(text)
     cls = encoder_class(HuggingFaceEncoder, spec.label)
     return cls(spec.name, layer=spec.layer, revision=spec.revision)

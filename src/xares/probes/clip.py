@@ -282,6 +282,8 @@ def _score_arrangement(
             on_epoch=on_epoch,
         )
         fold.update(mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score)
+        if outcome.layer_weights is not None:
+            fold["layer_weights"] = outcome.layer_weights
         try:
             record.scores["mlp_score"] = head_scores(config.metric, outcome.test_outputs, test[1])
         except ValueError as exc:  # a metric without a per-clip form: no interval, said in the log
@@ -291,10 +293,13 @@ def _score_arrangement(
             fold["accuracy"] = float(np.mean(np.argmax(outcome.test_outputs, axis=1) == test[1]))
     if use_knn:
         reference_x, reference_y = _gather([(s, None) for s in arrangement.knn_train], splits, targets)
+        query_x = test[0]
+        if reference_x.ndim == 3:  # layer="weighted": kNN learns no mix and uses the last layer
+            reference_x, query_x = reference_x[:, -1], query_x[:, -1]
         votes = knn_class_scores(
             reference_x,
             reference_y,
-            test[0],
+            query_x,
             num_classes=output_dim,
             k=config.knn_k,
             temperature=config.knn_temperature,

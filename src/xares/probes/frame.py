@@ -55,6 +55,7 @@ from xares.errors import LabelError, TaskConfigError
 from xares.metrics import Metric, get_metric
 from xares.metrics.segment import frame_average_precision, segment_f1, segment_window
 from xares.probes import ProbeResult, split_arrangements
+from xares.probes.layers import layers_of, learned_weights, with_layer_mix
 from xares.probes.linear import LinearHead, epoch_learning_rate
 from xares.stats import clip_keys, frame_record
 from xares.store import SplitEmbeddings
@@ -239,6 +240,7 @@ class FrameOutcome:
     best_epoch: int
     valid_score: float | None
     test_outputs: list[np.ndarray]
+    layer_weights: list[float] | None = None  # the learned mix of a multi-layer input (xares.probes.layers)
 
 
 Evaluate = Callable[[list[np.ndarray], list[np.ndarray]], float]  # (logits per clip, targets per clip)
@@ -309,7 +311,9 @@ def train_frame_probe(
     """
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    head = LinearHead(train.frames[0].shape[1], output_dim)
+    # frames [T, D], or [T, L, D] for a learned mix of an encoder's layers
+    first = train.frames[0]
+    head = with_layer_mix(LinearHead(first.shape[-1], output_dim), layers_of(first))
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, output_dim))
     optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
 
@@ -340,6 +344,7 @@ def train_frame_probe(
         best_epoch=best_epoch,
         valid_score=best_score,
         test_outputs=outputs,
+        layer_weights=learned_weights(head),
     )
 
 
@@ -434,6 +439,8 @@ def run_frame_probe(
             fold.update(
                 mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score
             )
+            if outcome.layer_weights is not None:
+                fold["layer_weights"] = outcome.layer_weights
             fold.update(
                 secondary_metrics(
                     outcome.test_outputs,

@@ -64,6 +64,7 @@ import torch
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics.retrieval import retrieval_metrics_from_similarity, similarities
 from xares.probes import ProbeResult, read_label, split_arrangements
+from xares.probes.layers import layers_of, learned_weights, with_layer_mix
 from xares.probes.linear import epoch_learning_rate
 from xares.stats import ClipRecord, clip_keys, retrieval_record
 from xares.store import SplitEmbeddings
@@ -248,7 +249,8 @@ def retrieval_split(config: TaskConfig, split: Any, data: SplitEmbeddings) -> Re
         for caption in _read_captions(processor, config, split, record):
             captions.append(caption)
             text_to_clip.append(clip)
-    audio = (np.stack(sums) / np.asarray(weights)[:, None]).astype(np.float32)
+    stacked = np.stack(sums)  # [N, D], or [N, L, D] for a learned mix of an encoder's layers
+    audio = (stacked / np.asarray(weights).reshape(-1, *[1] * (stacked.ndim - 1))).astype(np.float32)
     return RetrievalSplit(
         audio=audio,
         captions=captions,
@@ -312,9 +314,11 @@ class TextTower(torch.nn.Module):
 class RetrievalModel(torch.nn.Module):
     """Both towers plus the learnable log-scale of the similarities, so all three train together."""
 
-    def __init__(self, dim: int, vocab_size: int, *, hidden: int, out: int) -> None:
+    def __init__(
+        self, dim: int, vocab_size: int, *, hidden: int, out: int, num_layers: int | None = None
+    ) -> None:
         super().__init__()
-        self.audio = AudioTower(dim, hidden, out)
+        self.audio = with_layer_mix(AudioTower(dim, hidden, out), num_layers)
         self.text = TextTower(vocab_size, hidden, out)
         self.log_scale = torch.nn.Parameter(torch.tensor(INITIAL_LOG_SCALE))
 
@@ -351,6 +355,7 @@ class RetrievalOutcome:
     metrics: dict[str, float]  # test metrics of the best epoch
     best_epoch: int
     valid_score: float | None
+    layer_weights: list[float] | None = None  # the learned mix of a multi-layer input (xares.probes.layers)
     record: ClipRecord | None = None  # per-clip test data of the best epoch (xares.stats)
 
 
@@ -402,7 +407,11 @@ def train_retrieval_model(
     train_data = _Encoded(train, tokenizer)
     valid_data = _Encoded(valid, tokenizer) if valid is not None else None
     model = RetrievalModel(
-        train.audio.shape[1], tokenizer.vocab_size, hidden=settings.hidden, out=settings.out
+        train.audio.shape[-1],
+        tokenizer.vocab_size,
+        hidden=settings.hidden,
+        out=settings.out,
+        num_layers=layers_of(train.audio),
     )
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
 
@@ -436,6 +445,7 @@ def train_retrieval_model(
         metrics=retrieval_metrics_from_similarity(scores, test.text_to_clip),
         best_epoch=best_epoch,
         valid_score=best_score,
+        layer_weights=learned_weights(model.audio),
         record=retrieval_record(test.keys, scores, test.text_to_clip) if test.keys else None,
     )
 
@@ -502,6 +512,8 @@ def run_retrieval_probe(
                 vocab_size=tokenizer.vocab_size,
                 **{k: v for k, v in outcome.metrics.items() if k != "recallatk_r1"},
             )
+            if outcome.layer_weights is not None:
+                fold["layer_weights"] = outcome.layer_weights
             if outcome.record is not None:
                 fold["per_clip"] = outcome.record
             metric_names = tuple(k for k in outcome.metrics if k != "recallatk_r1")
