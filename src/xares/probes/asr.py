@@ -324,7 +324,9 @@ def _fit_ctc(
     first = train.frames(feasible[0])  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
     dim = first.shape[-1] * settings.frame_stack
     head = with_layer_mix(
-        CtcHead(dim, len(vocab), hidden=settings.hidden, dropout=settings.dropout), layers_of(first)
+        CtcHead(dim, len(vocab), hidden=settings.hidden, dropout=settings.dropout),
+        layers_of(first),
+        learning_rate=settings.learning_rate,
     ).to(settings.device)
     loss_fn = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
     optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
@@ -523,7 +525,9 @@ def train_llm_probe(
     generator = torch.Generator().manual_seed(settings.seed)
     first = train.frames(0)  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
     adapter = SwiGLUAdapter(first.shape[-1], model.config.intermediate_size, model.config.hidden_size)
-    adapter = with_layer_mix(adapter, layers_of(first)).to(settings.device)
+    adapter = with_layer_mix(adapter, layers_of(first), learning_rate=settings.learning_rate).to(
+        settings.device
+    )
     decoder = LlmDecoder(model, tokenizer, adapter, settings)
     optimiser = torch.optim.Adam(adapter.parameters(), lr=settings.learning_rate)
 

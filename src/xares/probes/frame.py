@@ -313,7 +313,9 @@ def train_frame_probe(
     generator = torch.Generator().manual_seed(settings.seed)
     # frames [T, D], or [T, L, D] for a learned mix of an encoder's layers
     first = train.frames[0]
-    head = with_layer_mix(LinearHead(first.shape[-1], output_dim), layers_of(first))
+    head = with_layer_mix(
+        LinearHead(first.shape[-1], output_dim), layers_of(first), learning_rate=settings.learning_rate
+    )
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, output_dim))
     optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
 

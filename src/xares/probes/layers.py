@@ -33,13 +33,15 @@ from xares.errors import TaskConfigError
 from xares.store import SplitEmbeddings
 
 WEIGHTED = "weighted"
-# Under Adam a parameter moves about lr per step whatever its gradient's size; the mixing logits are
-# this multiple of their parameter, so they move MIX_SPEED x lr per step. A probe trains for hundreds
-# of steps (SUPERB's featurizer for ~10^5), and at the head's own rate the weights would stay near
-# uniform. Measured on the layer test task (tests/test_layers.py, 4 layers, 1 informative, 20 epochs):
-# the informative layer's weight is 0.30 at 1 (i.e. none), 0.63 at 30, 0.69 at 100, 0.72 at 300, and
-# the weighted score matches or beats the best single layer from 30 on (0.97-0.99 against 0.97).
-MIX_SPEED = 100.0
+# Under Adam a parameter moves about lr per step whatever its gradient's size. The mixing logits are
+# a multiple of their parameter, chosen so that they move about MIX_STEP per step at the schedule's
+# peak, whatever the task's learning rate (1e-3 for most tasks, 1e-2 for some): a probe trains for
+# hundreds of steps (SUPERB's featurizer for ~10^5), and at the head's own rate the weights would stay
+# near uniform, while a fixed multiple would make them jump at 1e-2. Measured on the layer test task
+# (tests/test_layers.py: 4 layers, 1 informative, 20 epochs at 1e-3), the informative layer's weight
+# is 0.30 with a step of 0.001 (the head's own rate, i.e. no learning), 0.63 at 0.03, 0.69 at 0.1 and
+# 0.72 at 0.3, and the weighted score matches or beats the best single layer from 0.03 on.
+MIX_STEP = 0.1
 
 
 def parse_layer(text: str) -> int | str:
@@ -86,13 +88,14 @@ def select_layers(
 class LayerMix(torch.nn.Module):
     """[..., L, D] -> [..., D]: softmax-weighted sum of the per-layer normalised layers."""
 
-    def __init__(self, num_layers: int) -> None:
+    def __init__(self, num_layers: int, *, learning_rate: float) -> None:
         super().__init__()
         self.num_layers = num_layers
+        self.speed = MIX_STEP / learning_rate  # see MIX_STEP
         self.raw = torch.nn.Parameter(torch.zeros(num_layers))  # uniform weights to start
 
     def weights(self) -> torch.Tensor:
-        return torch.softmax(self.raw * MIX_SPEED, dim=0)
+        return torch.softmax(self.raw * self.speed, dim=0)
 
     def forward(self, layers: torch.Tensor) -> torch.Tensor:
         normalised = torch.nn.functional.layer_norm(layers, layers.shape[-1:])
@@ -102,18 +105,19 @@ class LayerMix(torch.nn.Module):
 class MixedHead(torch.nn.Module):
     """A LayerMix in front of any head that takes [..., D] (extra positional arguments pass through)."""
 
-    def __init__(self, num_layers: int, head: torch.nn.Module) -> None:
+    def __init__(self, num_layers: int, head: torch.nn.Module, *, learning_rate: float) -> None:
         super().__init__()
-        self.mix = LayerMix(num_layers)
+        self.mix = LayerMix(num_layers, learning_rate=learning_rate)
         self.head = head
 
     def forward(self, features: torch.Tensor, *args: Any) -> torch.Tensor:
         return self.head(self.mix(features), *args)
 
 
-def with_layer_mix(head: torch.nn.Module, num_layers: int | None) -> torch.nn.Module:
-    """`head` itself for single-layer features; MixedHead for features with a layer axis of L."""
-    return head if num_layers is None else MixedHead(num_layers, head)
+def with_layer_mix(head: torch.nn.Module, num_layers: int | None, *, learning_rate: float) -> torch.nn.Module:
+    """`head` itself for single-layer features; MixedHead for features with a layer axis of L.
+    `learning_rate` is the head's peak rate, which sets the mix's speed (see MIX_STEP)."""
+    return head if num_layers is None else MixedHead(num_layers, head, learning_rate=learning_rate)
 
 
 def layers_of(features: np.ndarray | torch.Tensor, base_ndim: int = 2) -> int | None:

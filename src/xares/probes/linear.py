@@ -155,7 +155,9 @@ def train_linear_probe(
     if settings.criterion in ("MSELoss", "L1Loss") and targets.dim() == 1:
         targets = targets.unsqueeze(1)
     # features [N, D], or [N, L, D] for a learned mix of an encoder's layers
-    head = with_layer_mix(LinearHead(features.shape[-1], output_dim), layers_of(features))
+    head = with_layer_mix(
+        LinearHead(features.shape[-1], output_dim), layers_of(features), learning_rate=settings.learning_rate
+    )
     loss_fn = CRITERIA[settings.criterion]()
     optimiser = FusedAdam(list(head.parameters()), lr=settings.learning_rate)
 

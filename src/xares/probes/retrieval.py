@@ -315,10 +315,17 @@ class RetrievalModel(torch.nn.Module):
     """Both towers plus the learnable log-scale of the similarities, so all three train together."""
 
     def __init__(
-        self, dim: int, vocab_size: int, *, hidden: int, out: int, num_layers: int | None = None
+        self,
+        dim: int,
+        vocab_size: int,
+        *,
+        hidden: int,
+        out: int,
+        num_layers: int | None = None,
+        learning_rate: float = 1e-3,  # sets the speed of a mix of layers (xares.probes.layers)
     ) -> None:
         super().__init__()
-        self.audio = with_layer_mix(AudioTower(dim, hidden, out), num_layers)
+        self.audio = with_layer_mix(AudioTower(dim, hidden, out), num_layers, learning_rate=learning_rate)
         self.text = TextTower(vocab_size, hidden, out)
         self.log_scale = torch.nn.Parameter(torch.tensor(INITIAL_LOG_SCALE))
 
@@ -412,6 +419,7 @@ def train_retrieval_model(
         hidden=settings.hidden,
         out=settings.out,
         num_layers=layers_of(train.audio),
+        learning_rate=settings.learning_rate,
     )
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
 
