@@ -194,3 +194,47 @@ def test_example_wrappers_name_public_models(example, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(EncoderError, match=r"hf download (facebook|openai)/"):
         load_encoder(EXAMPLES / example / f"{example}_encoder.py")
+
+
+def test_layer_all_returns_every_hidden_state_for_one_encode(tmp_path):
+    """hf:NAME@layer=all: [B, L, T', D] with L = hidden layers + 1; layer k of it is @layer=k."""
+    folder = _wav2vec2(tmp_path / "w2v")
+    every = load_encoder(f"hf:{folder}@layer=all")
+    assert type(every).__name__ == "W2vAllLayersEncoder" and every.num_layers == 3
+    assert find_contract_violations(every) == []
+    audio = torch.randn(2, 16000, generator=torch.Generator().manual_seed(4)) * 0.1
+    with torch.inference_mode():
+        layers = every(audio)
+        last = load_encoder(f"hf:{folder}")(audio)
+        middle = load_encoder(f"hf:{folder}@layer=1")(audio)
+    assert layers.shape == (2, 3, last.shape[1], 16)
+    torch.testing.assert_close(layers[:, -1], last)
+    torch.testing.assert_close(layers[:, 1], middle)
+    assert parse_hf_spec("m@layer=all").layer == "all"
+    with pytest.raises(EncoderError, match="integer or 'all'"):
+        parse_hf_spec("m@layer=every")
+
+
+def test_layer_all_chunks_long_audio_on_the_frame_axis(tmp_path):
+    every = load_encoder(f"hf:{_wav2vec2(tmp_path, normalize=False)}@layer=all")
+    every.chunk_step = 320 * 25  # 0.5 s chunks
+    audio = torch.randn(1, 16000 + 77, generator=torch.Generator().manual_seed(5)) * 0.1
+    with torch.inference_mode():
+        out = every(audio)
+    assert out.shape == (1, 3, (audio.shape[-1] - 400) // 320 + 1, 16)
+
+
+def test_layer_all_probes_every_layer_from_one_store(tmp_path):
+    from toy_data import make_task_file
+
+    from xares.task import RunOptions, XaresTask, load_task_config
+
+    every = load_encoder(f"hf:{_wav2vec2(tmp_path / 'w2v')}@layer=all")
+    path = make_task_file(tmp_path, extra=f"env_root={str(tmp_path / 'env')!r},")
+    scores = {}
+    for layer in (0, -1, "weighted"):
+        result = XaresTask(load_task_config(path, every), options=RunOptions(layer=layer)).run()
+        assert result.status == "ok" and result.num_layers == 3
+        scores[layer] = result.mlp_score
+    assert len([p for p in (tmp_path / "env/toy/embeddings").iterdir() if p.is_dir()]) == 1
+    assert all(score is not None for score in scores.values())
