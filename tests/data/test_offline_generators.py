@@ -1,7 +1,7 @@
 """The offline generators: shards in the upstream format, the promised counts, labels and rates,
 speakers unseen across splits, and the same bytes from the same seed in another process.
 
-The three generators run once per module in this process while a second process generates the same
+The generators run once per module in this process while a second process generates the same
 seed alongside (so the determinism check costs no extra wall time on two cores).
 """
 
@@ -20,11 +20,18 @@ import pytest
 import soundfile
 
 import xares
-from xares.data.offline import espeak, keywords, mixtures, sound_classes
+from xares.data.offline import espeak, keywords, languages, mixtures, notes, sound_classes, speaker_count
 from xares.data.shards import RawSample, decode_audio, iter_shard
 from xares.errors import DataError
 
-GENERATORS = {"keywords": keywords, "sound_classes": sound_classes, "mixtures": mixtures}
+GENERATORS = {
+    "keywords": keywords,
+    "sound_classes": sound_classes,
+    "mixtures": mixtures,
+    "speaker_count": speaker_count,
+    "languages": languages,
+    "notes": notes,
+}
 SECOND_RUN = (
     "import importlib, sys\n"
     "from pathlib import Path\n"
@@ -73,11 +80,12 @@ def test_only_shards_are_written(runs: tuple[Path, Path]) -> None:
     assert sorted(p.name for p in (first / "sound_classes").iterdir()) == [
         f"wds-audio-fold-{k}-000000.tar" for k in range(1, 6)
     ]
-    assert sorted(p.name for p in (first / "mixtures").iterdir()) == [
-        "test-000000.tar",
-        "train-000000.tar",
-        "valid-000000.tar",
-    ]
+    for name in ("mixtures", "speaker_count", "languages", "notes"):
+        assert sorted(p.name for p in (first / name).iterdir()) == [
+            "test-000000.tar",
+            "train-000000.tar",
+            "valid-000000.tar",
+        ]
 
 
 def test_same_seed_gives_identical_bytes_in_another_process(runs: tuple[Path, Path]) -> None:
@@ -90,7 +98,7 @@ def test_same_seed_gives_identical_bytes_in_another_process(runs: tuple[Path, Pa
         }
 
     assert digests(first) == digests(second)
-    assert len(digests(first)) == 12
+    assert len(digests(first)) == 21
 
 
 def test_keywords_counts_labels_and_audio(runs: tuple[Path, Path]) -> None:
@@ -175,6 +183,123 @@ def test_mixtures_counts_labels_and_audio(runs: tuple[Path, Path]) -> None:
             wave = decode_audio(sample, 16000)
             assert wave.shape == (48000,) and np.max(np.abs(wave)) > 0.01
     assert len(mixtures.CLASSES) == 8 and set(mixtures.CLASSES) <= set(sound_classes.CLASSES)
+
+
+def test_speaker_count_counts_labels_and_audio(runs: tuple[Path, Path]) -> None:
+    directory = runs[0] / "speaker_count"
+    by_split = speaker_count.speakers_by_split(0)
+    for split, per_count in speaker_count.CLIPS_PER_COUNT.items():
+        samples = read_dir(directory, f"{split}*.tar")
+        assert len(samples) == 4 * per_count and len({s.key for s in samples}) == len(samples)
+        counts = Counter(s.meta["num_speakers"] for s in samples)
+        assert counts == {n: per_count for n in range(1, 5)}  # balanced: guessing scores 0.25
+        known = {speaker.voice for group in by_split[split].values() for speaker in group}
+        for sample in samples:
+            voices = sample.meta["speakers"].split(";")
+            assert isinstance(sample.meta["num_speakers"], int) and len(voices) == sample.meta["num_speakers"]
+            assert set(voices) <= known
+            assert len({v.split("+")[1] for v in voices}) == len(voices)  # different voice qualities
+        for sample in samples[:: max(1, len(samples) // 30)]:
+            info = native(sample)
+            assert (sample.audio_ext, info.format, info.subtype) == ("flac", "FLAC", "PCM_16")
+            assert (info.samplerate, info.frames, info.channels) == (16000, 64000, 1)
+            wave = decode_audio(sample, 16000)
+            assert wave.shape == (64000,) and 0.05 < np.max(np.abs(wave)) <= 1.0
+
+
+def test_speaker_count_voices_are_disjoint_across_splits(runs: tuple[Path, Path]) -> None:
+    variants = {split: set(group) for split, group in speaker_count.speakers_by_split(0).items()}
+    assert all(len(group) >= speaker_count.MAX_SPEAKERS for group in variants.values())
+    heard = {
+        split: {
+            voice.split("+")[1]
+            for s in read_dir(runs[0] / "speaker_count", f"{split}*.tar")
+            for voice in s.meta["speakers"].split(";")
+        }
+        for split in variants
+    }
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        assert not variants[a] & variants[b]
+        assert not heard[a] & heard[b]
+    assert heard["test"] == variants["test"]  # every test variant is used
+
+
+def test_languages_counts_labels_and_audio(runs: tuple[Path, Path]) -> None:
+    directory = runs[0] / "languages"
+    codes = languages.LANGUAGES
+    upstream = (
+        (Path(xares.__file__).resolve().parents[1] / "tasks/labels/voxlingua33.txt").read_text().split()
+    )
+    assert len(codes) == 8 and set(codes) <= set(upstream)  # the public task's language codes
+    for split, per_language in languages.CLIPS_PER_LANGUAGE.items():
+        samples = read_dir(directory, f"{split}*.tar")
+        assert len(samples) == len(codes) * per_language and len({s.key for s in samples}) == len(samples)
+        assert Counter(s.meta["labels"] for s in samples) == {code: per_language for code in codes}
+        for sample in samples:
+            voice = sample.meta["speaker"]
+            assert voice.split("+")[0] == sample.meta["labels"]
+            assert voice.split("+")[1] in keywords.VARIANTS_BY_SPLIT[split]
+            # the text is digits only: it says nothing about the language it is read in
+            assert set(sample.meta["text"]) <= set("0123456789, ")
+        for sample in samples[:: max(1, len(samples) // 30)]:
+            info = native(sample)
+            assert (sample.audio_ext, info.format, info.subtype) == ("flac", "FLAC", "PCM_16")
+            assert (info.samplerate, info.frames, info.channels) == (16000, 48000, 1)
+            wave = decode_audio(sample, 16000)
+            assert wave.shape == (48000,) and 0.05 < np.max(np.abs(wave)) <= 1.0
+
+
+def test_language_voices_are_disjoint_across_splits(runs: tuple[Path, Path]) -> None:
+    heard = {
+        split: {s.meta["speaker"] for s in read_dir(runs[0] / "languages", f"{split}*.tar")}
+        for split in languages.CLIPS_PER_LANGUAGE
+    }
+    variants = {split: {v.split("+")[1] for v in voices} for split, voices in heard.items()}
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        assert not heard[a] & heard[b]
+        assert not variants[a] & variants[b]
+    # every language is spoken by several test voices, never by one alone
+    assert min(Counter(v.split("+")[0] for v in heard["test"]).values()) >= 3
+
+
+def test_notes_counts_labels_and_audio(runs: tuple[Path, Path]) -> None:
+    directory = runs[0] / "notes"
+    instruments = {split: {i.name for i in group} for split, group in notes.make_instruments(0).items()}
+    heard = {}
+    for split, count in notes.NOTES_PER_SPLIT.items():
+        samples = read_dir(directory, f"{split}*.tar")
+        assert len(samples) == count and len({s.key for s in samples}) == count
+        pitches = np.array([s.meta["pitch"] for s in samples])
+        assert all(isinstance(s.meta["pitch"], int) for s in samples)
+        assert pitches.min() >= notes.PITCH_LOW and pitches.max() <= notes.PITCH_HIGH
+        assert len(set(pitches.tolist())) > 30  # the range is covered, not a few notes
+        assert all(40 <= s.meta["velocity"] <= 127 for s in samples)
+        assert {s.meta["instrument_family_str"] for s in samples} == set(notes.FAMILIES)
+        heard[split] = {s.meta["instrument_str"] for s in samples}
+        assert heard[split] == instruments[split]
+        targets = np.array([notes.normalised_pitch(p) for p in pitches])
+        assert targets.min() >= 0.0 and targets.max() <= 1.0
+        if split == "test":  # the documented chance level: predicting a mean scores about 0.085
+            assert 0.06 < float(np.var(targets)) < 0.11
+        for sample in samples[:: max(1, count // 30)]:
+            info = native(sample)
+            assert (sample.audio_ext, info.format, info.subtype) == ("flac", "FLAC", "PCM_16")
+            assert (info.samplerate, info.frames, info.channels) == (16000, 24000, 1)
+            wave = decode_audio(sample, 16000)
+            assert wave.shape == (24000,) and 0.05 < np.max(np.abs(wave)) <= 1.0
+    for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+        assert not heard[a] & heard[b]  # instruments unseen in training, as NSynth's
+
+
+def test_a_note_has_its_pitch() -> None:
+    """The strongest partial family sits at the note's frequency: the label is in the audio."""
+    instrument = notes.Instrument("organ_x", "organ", 10, -6.0, 0.0, 0.0, 1000.0, 0.0, 0.0, 0.0, 5.0, 0.0)
+    for pitch in (40, 57, 69, 81):
+        wave = notes.play(np.random.default_rng(pitch), instrument, pitch, 100)
+        spectrum = np.abs(np.fft.rfft(wave * np.hanning(wave.size)))
+        peak_hz = np.argmax(spectrum) * notes.SAMPLE_RATE / wave.size
+        assert abs(12 * np.log2(peak_hz / notes.midi_to_hz(pitch))) < 0.5
+    assert notes.normalised_pitch(notes.PITCH_LOW) == 0.0 and notes.normalised_pitch(notes.PITCH_HIGH) == 1.0
 
 
 @pytest.mark.parametrize("name", sound_classes.CLASSES)
