@@ -86,6 +86,8 @@ def _output_dim(config: TaskConfig, targets: list[np.ndarray]) -> int:
     return 1
 
 
+REGRESSION_CRITERIA = ("MSELoss", "L1Loss")
+REGRESSION_METRICS = ("MSE", "MAE", "pearson")  # all reported for a regression head
 VALIDATION_FRACTION = 0.1  # of the training clips, carved out as validation set under "strict"
 Part = tuple[Any, "np.ndarray | None"]  # (split, indices of its clips or None for all of them)
 
@@ -213,6 +215,12 @@ def run_clip_probe(
     use_knn = config.do_knn and config.criterion == "CrossEntropyLoss"
     # a classifier scored by another metric (EER) also reports its accuracy
     extra_accuracy = config.criterion == "CrossEntropyLoss" and config.metric != "accuracy"
+    # a regression head reports every regression metric, its own one as the score
+    extra_regression = (
+        tuple(m for m in REGRESSION_METRICS if m != config.metric)
+        if config.criterion in REGRESSION_CRITERIA
+        else ()
+    )
     arrangements = clip_arrangements(config, protocol, splits, targets)
     class_names = _class_names(config, splits, targets, output_dim)
 
@@ -230,6 +238,7 @@ def run_clip_probe(
                 metric=metric,
                 use_knn=use_knn,
                 extra_accuracy=extra_accuracy,
+                extra_regression=extra_regression,
                 protocol=protocol,
                 on_epoch=bar.advance,
             )
@@ -242,7 +251,7 @@ def run_clip_probe(
                 {k: v for k, v in fold.items() if k not in ("name", "per_clip")},
             )
 
-    return ProbeResult.from_folds(folds, ("accuracy",) if extra_accuracy else ())
+    return ProbeResult.from_folds(folds, (("accuracy",) if extra_accuracy else ()) + extra_regression)
 
 
 def _score_arrangement(
@@ -256,6 +265,7 @@ def _score_arrangement(
     metric: Any,
     use_knn: bool,
     extra_accuracy: bool,
+    extra_regression: tuple[str, ...],
     protocol: str,
     on_epoch: Any,
 ) -> dict[str, Any]:
@@ -291,6 +301,8 @@ def _score_arrangement(
         if extra_accuracy:
             record.scores["accuracy"] = classification_scores(outcome.test_outputs, test[1])
             fold["accuracy"] = float(np.mean(np.argmax(outcome.test_outputs, axis=1) == test[1]))
+        for name in extra_regression:
+            fold[name] = get_metric(name).compute(outcome.test_outputs, test[1])
     if use_knn:
         reference_x, reference_y = _gather([(s, None) for s in arrangement.knn_train], splits, targets)
         query_x = test[0]
