@@ -372,3 +372,6 @@ def test_layers_through_the_command_line(tmp_path):
     report = _cli(["report", *files, "--format", "markdown"], tmp_path)
     assert report.returncode == 0, report.stderr
     assert "LayeredEncoder @layer=1" in report.stdout and "LayeredEncoder @layer=weighted" in report.stdout
+
+    check = _cli(["check", LAYERED], tmp_path)
+    assert check.returncode == 0 and "4 layers" in check.stdout

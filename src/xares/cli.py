@@ -28,7 +28,9 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     info = describe_encoder(encoder, args.encoder)
     console.print(
         f"[green]{info.name} keeps the X-ARES encoder contract[/green]: {info.sampling_rate} Hz, "
-        f"{info.hop_size_in_ms:g} ms hop, {info.output_dim}-d, {info.num_parameters:,} parameters, "
+        f"{info.hop_size_in_ms:g} ms hop, {info.output_dim}-d, "
+        f"{f'{info.num_layers} layers, ' if info.num_layers is not None else ''}"
+        f"{info.num_parameters:,} parameters, "
         f"{'batches mixed lengths (frame_count)' if info.pads_safely else 'batches equal lengths only'}, "
         f"fingerprint {info.fingerprint[:12]}"
     )

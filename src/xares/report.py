@@ -6,16 +6,18 @@ Schema (version 2; version 1 files are still read, see `upgrade_v1`):
     xares_version   package version that wrote the file
     created         UTC time, ISO 8601
     encoder         name, fingerprint, source, sampling_rate, hop_size_in_ms, output_dim, num_parameters,
-                    pads_safely, efficiency (audio seconds, encode seconds, real-time factor, devices,
-                    peak memory)
+                    pads_safely, num_layers (null: a [B, T', D] encoder), efficiency (audio seconds,
+                    encode seconds, real-time factor, devices, peak memory)
     run             stages, max_jobs, env_root, overwrite policy, seconds, protocol, seeds (how many),
-                    bootstrap (resamples, confidence, seed)
+                    layer (--layer: null, K or "weighted"), bootstrap (resamples, confidence, seed)
     tasks           one object per task: name, formal_name, domain, private, metric, higher_is_better,
                     eval_weight, mlp_score, knn_score, metrics (secondary), num_test_clips, status
                     (ok|failed|disabled), error, seed, seeds, protocol, probe (settings), selection,
                     selection_on_test, timings (seconds per stage), encode (store statistics), folds,
                     scores (per score: value, std over seeds, per_seed, ci95), per_class, per_clip
-                    (compact per-clip test data: see xares.stats), skipped, cached
+                    (compact per-clip test data: see xares.stats), skipped, cached, layer (the choice;
+                    null: the last), num_layers, layer_weights (learned under "weighted"; each fold
+                    has its own): see xares.probes.layers
     averages        mlp / knn weighted averages over public tasks and over all tasks: value, ci95, the
                     weighting, and which tasks they include
 
