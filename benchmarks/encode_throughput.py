@@ -1,10 +1,12 @@
 """Encode-stage throughput against its two physical limits, in audio-seconds per second.
 
     python benchmarks/encode_throughput.py [--encoder example/mel/mel_encoder.py] [--workers N]
+        [--scale K] [--autocast off|bf16|fp16] [--batch-size B]
 
 Builds (once, cached in --workdir) a synthetic 3-task set shaped like the public X-ARES measurement:
 ESC-50 (400 clips, 5 s, 44.1 kHz WAV), ASV2015 (600 clips, ~3 s, 16 kHz FLAC) and DESED (180 clips,
-10 s, 16 kHz FLAC): 1,180 clips, about 1.6 h of audio. Then measures
+10 s, 16 kHz FLAC): 1,180 clips, about 1.6 h of audio (--scale K: K times as many clips, for fast
+machines where 1.6 h takes under a second). Then measures
 
   (a) forward only: the encoder over the same audio, already decoded, in memory and batched;
   (b) decode only: reading, decoding and resampling with all worker processes, no encoder;
@@ -39,14 +41,14 @@ SHAPES = {  # name: (split -> clips, seconds range, rate, format)
 }
 
 
-def write_shape(out_dir: Path, name: str) -> None:
+def write_shape(out_dir: Path, name: str, scale: int = 1) -> None:
     """Write one task's shards: tones in noise, labelled by the tone's frequency band (10 classes)."""
     splits, (low, high), rate, fmt = SHAPES[name]
     rng = np.random.default_rng(sorted(SHAPES).index(name))
     ext = "wav" if fmt == "WAV" else "flac"
     for split, count in splits.items():
         samples = []
-        for i in range(count):
+        for i in range(count * scale):
             label = int(rng.integers(0, 10))
             seconds = rng.uniform(low, high)
             t = np.arange(int(seconds * rate)) / rate
@@ -60,14 +62,14 @@ def write_shape(out_dir: Path, name: str) -> None:
                     {"label": label},
                 )
             )
-        write_shards(samples, out_dir, f"{split}-*.tar", num_shards=2)
+        write_shards(samples, out_dir, f"{split}-*.tar", num_shards=2 * scale)
 
 
-def build_dataset(root: Path) -> None:
+def build_dataset(root: Path, scale: int = 1) -> None:
     for name in SHAPES:
         task_dir = root / name
         if not (task_dir / ".audio_tar_ready").exists():
-            write_shape(task_dir, name)
+            write_shape(task_dir, name, scale)
             (task_dir / ".audio_tar_ready").write_text("{}")
 
 
@@ -103,24 +105,29 @@ def main() -> None:
     parser.add_argument("--encoder", default="example/mel/mel_encoder.py")
     parser.add_argument("--workers", type=int, default=default_decode_workers())
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--scale", type=int, default=1, help="K times the clips of each split")
+    parser.add_argument("--autocast", choices=["off", "bf16", "fp16"], default="off")
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "xares-bench-encode"))
     args = parser.parse_args()
 
-    root = Path(args.workdir)
+    root = Path(args.workdir) if args.scale == 1 else Path(args.workdir) / f"x{args.scale}"
     started = time.perf_counter()
-    build_dataset(root)
+    build_dataset(root, args.scale)
     print(f"dataset: {root} (built/checked in {time.perf_counter() - started:.1f} s)")
     encoder = load_encoder(args.encoder).eval()
     info = describe_encoder(encoder)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     encoder.to(device)
     print(
-        f"encoder: {info.name}, device {device}, {args.workers} decode workers, torch threads "
+        f"encoder: {info.name}, device {device}, autocast {args.autocast}, {args.workers} decode workers, "
+        f"batch {args.batch_size}, torch threads "
         f"{torch.get_num_threads()}, CPU cores {len(__import__('os').sched_getaffinity(0))}"
     )
 
     # (c) the encode stage
-    options = RunOptions(overwrite="all", encode=EncodeOptions(decode_workers=args.workers))
+    options = RunOptions(
+        overwrite="all", encode=EncodeOptions(decode_workers=args.workers, autocast=args.autocast)
+    )
     store_bytes = 0
     started = time.perf_counter()
     for name in SHAPES:
@@ -145,12 +152,14 @@ def main() -> None:
 
     # (a) forward only, same batching rule as the pipeline
     batches = plan_batches([w.shape[0] for w in waves], args.batch_size, info.pads_safely)
-    encode_batch(encoder, [waves[0]], device=device, pads_safely=info.pads_safely)  # warm-up
+    forward = {"device": device, "pads_safely": info.pads_safely, "autocast": args.autocast}
+    for batch in batches[:3]:  # warm-up (kernel selection, caches)
+        encode_batch(encoder, [waves[i] for i in batch], **forward)
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()
     for batch in batches:
-        encode_batch(encoder, [waves[i] for i in batch], device=device, pads_safely=info.pads_safely)
+        encode_batch(encoder, [waves[i] for i in batch], **forward)
     if device.type == "cuda":
         torch.cuda.synchronize()
     forward_seconds = time.perf_counter() - started

@@ -1,6 +1,8 @@
+import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,3 +42,54 @@ def test_crops_follow_the_upstream_rule():
     short = cut_crops(np.ones(4, np.float32), 10)
     assert len(short) == 1 and short[0].tolist() == [1, 1, 1, 1] + [0] * 6
     assert cut_crops(wave, None)[0] is wave
+
+
+def test_bf16_autocast_gives_close_but_separately_stored_embeddings(tmp_path, monkeypatch):
+    from toy_data import make_task_file
+
+    from xares import run
+    from xares.store import load_split, read_manifest
+
+    monkeypatch.chdir(tmp_path)
+    task = make_task_file(tmp_path)
+    mel = str(ROOT / "example/mel/mel_encoder.py")
+    assert run.main([mel, str(task), "--results", "fp32.json", "-q"]) == 0
+    assert run.main([mel, str(task), "--results", "bf16.json", "--autocast", "bf16", "-q"]) == 0
+    stores = sorted(p.name for p in (tmp_path / "env/toy/embeddings").iterdir() if p.is_dir())
+    assert len(stores) == 2 and stores[1] == stores[0] + "-bf16", stores
+    fp32_dir, bf16_dir = (tmp_path / "env/toy/embeddings" / name / "test" for name in stores)
+    assert read_manifest(bf16_dir)["autocast"] == "bf16" and read_manifest(fp32_dir)["autocast"] == "off"
+    full = load_split(fp32_dir, read_manifest(fp32_dir)["key"]).pooled
+    half = load_split(bf16_dir, read_manifest(bf16_dir)["key"]).pooled
+    assert not np.array_equal(full, half), "bf16 autocast changed nothing: it did not run"
+    np.testing.assert_allclose(half, full, rtol=0.05, atol=0.05)
+    results = json.loads((tmp_path / "bf16.json").read_text())
+    assert results["encoder"]["efficiency"]["devices"] == ["cpu (bf16 autocast)"]
+
+
+def test_an_unknown_autocast_precision_is_refused():
+    encoder = load_encoder(ROOT / "example/mel/mel_encoder.py")
+    with pytest.raises(ValueError, match="autocast must be one of"):
+        encode_batch(
+            encoder,
+            [np.zeros(1600, np.float32)],
+            device=torch.device("cpu"),
+            pads_safely=True,
+            autocast="fp8",
+        )
+
+
+def test_the_background_writer_raises_the_threads_error_in_the_encoding_thread(tmp_path):
+    from xares.encode import BackgroundWriter
+    from xares.store import SplitWriter
+
+    writer = SplitWriter(tmp_path / "train", {"k": 1}, dim=2)
+    background = BackgroundWriter(writer, depth=1)
+    background.add_window([(np.zeros((3, 2), np.float32), {"key": "a"})])
+    background.add_window([(np.zeros((3, 5), np.float32), {"key": "wrong width"})])  # add() refuses it
+    with pytest.raises(Exception, match="wrong width.*do not fit"):
+        for _ in range(3):  # the error surfaces at a later call, at the latest at finish()
+            background.add_window([(np.zeros((3, 2), np.float32), {"key": "b"})])
+        background.finish()
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []

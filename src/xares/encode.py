@@ -12,9 +12,12 @@ frames are [T', L, D], so every layer of a frame sits together and one offsets i
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +50,12 @@ class EncodeOptions:
     lookahead_clips: int = 256  # decoded ahead by the workers while the encoder runs
     frame_dtype: str = "float16"
     skip_bad_samples: bool = False  # skip (and count) unreadable samples instead of failing the task
+    # "bf16" / "fp16": run the encoder under torch.autocast. Faster on GPUs, but it does change the
+    # embeddings (beyond float tolerance), so such stores are kept apart from float32 ones.
+    autocast: str = "off"
+
+
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -94,16 +103,29 @@ def cut_crops(wave: np.ndarray, crop_samples: int | None) -> list[np.ndarray]:
 
 
 def encode_batch(
-    encoder: torch.nn.Module, waves: list[np.ndarray], *, device: torch.device, pads_safely: bool
+    encoder: torch.nn.Module,
+    waves: list[np.ndarray],
+    *,
+    device: torch.device,
+    pads_safely: bool,
+    autocast: str = "off",
 ) -> list[np.ndarray]:
     """Run the encoder on one batch; return each clip's own frames as float32 [T_i, D]."""
     longest = max(w.shape[0] for w in waves)
-    batch = np.zeros((len(waves), longest), dtype=np.float32)
+    batch = torch.from_numpy(np.zeros((len(waves), longest), dtype=np.float32))
+    if device.type == "cuda":  # page-locked, so the copy to the GPU runs asynchronously
+        batch = batch.pin_memory()
+    batch_view = batch.numpy()
     for row, wave in enumerate(waves):
-        batch[row, : wave.shape[0]] = wave
+        batch_view[row, : wave.shape[0]] = wave
     layers = declared_layers(encoder)
-    with torch.inference_mode():
-        output = encoder(torch.from_numpy(batch).to(device, non_blocking=True))
+    if autocast not in AUTOCAST_DTYPES:
+        raise ValueError(f"autocast must be one of {sorted(AUTOCAST_DTYPES)}, got {autocast!r}")
+    dtype = AUTOCAST_DTYPES[autocast]
+    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        output = encoder(batch.to(device, non_blocking=True))
+    if dtype is not None and isinstance(output, torch.Tensor):
+        output = output.float()  # under our autocast, a half-precision output is ours to cast
     validate_output(output, batch_size=len(waves), dim=int(encoder.output_dim), num_layers=layers)
     output = output.float().cpu().numpy()
     if layers is not None:
@@ -157,6 +179,44 @@ def iter_split_samples(
         yield from iter_shard(shard, on_error)
 
 
+class BackgroundWriter:
+    """Feeds a SplitWriter from a thread of its own, so that pooling, casting and writing one window's
+    frames overlap with encoding the next. At most `depth` windows wait, so memory stays bounded. An
+    error of the thread (a full disk, say) is raised in the encoding thread at its next call."""
+
+    def __init__(self, writer: SplitWriter, depth: int = 2) -> None:
+        self.writer = writer
+        self._queue: queue.Queue[list[tuple[np.ndarray, dict[str, Any]]] | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="xares-store-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (window := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep consuming, so the encoding thread never blocks on a full queue
+            try:
+                for frames, record in window:
+                    self.writer.add(frames, record)
+            except BaseException as exc:
+                self._error = exc
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def add_window(self, window: list[tuple[np.ndarray, dict[str, Any]]]) -> None:
+        self._raise_error()
+        self._queue.put(window)
+
+    def finish(self) -> None:
+        """Wait until everything queued is written; raise the thread's error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise_error()
+
+
 def encode_split(
     encoder: torch.nn.Module,
     info: EncoderInfo,
@@ -176,6 +236,7 @@ def encode_split(
     writer = SplitWriter(
         split_dir, key, dim=info.output_dim, frame_dtype=options.frame_dtype, num_layers=info.num_layers
     )
+    background = BackgroundWriter(writer)
     workers = options.decode_workers if options.decode_workers is not None else default_decode_workers()
 
     def skip(error: DataError) -> None:
@@ -207,7 +268,7 @@ def encode_split(
                 for sample, wave in window
                 for index, crop in enumerate(cut_crops(wave, crop_samples))
             ]
-            _encode_window(encoder, segments, writer, config, split, device, info.pads_safely)
+            _encode_window(encoder, segments, background, config, split, device, info.pads_safely, options)
             stats.clips += len(segments)
             stats.audio_seconds += sum(s.wave.shape[0] for s in segments) / rate
             bar.advance(len(window))
@@ -218,11 +279,18 @@ def encode_split(
                 f"task {config.name!r}: split {split!r} holds no usable sample (shards {shards}"
                 f"{', all skipped' if stats.skipped else ''}). Check that the shards hold audio and JSON."
             )
+        background.finish()
         stats.wall_seconds = time.perf_counter() - started
         writer.commit(
-            {"audio_seconds": round(stats.audio_seconds, 3), "device": str(device), "skipped": stats.skipped}
+            {
+                "audio_seconds": round(stats.audio_seconds, 3),
+                "device": str(device),
+                "autocast": options.autocast,
+                "skipped": stats.skipped,
+            }
         )
     except OSError as exc:
+        _stop_quietly(background)
         writer.abort()
         if exc.errno == errno.ENOSPC:
             raise ArtifactError(
@@ -232,11 +300,18 @@ def encode_split(
             ) from exc
         raise
     except BaseException:
+        _stop_quietly(background)
         writer.abort()
         raise
     finally:
         bar.close()
     return stats
+
+
+def _stop_quietly(background: BackgroundWriter) -> None:
+    """Stop the writer thread before its files are removed; the error being handled is the one to report."""
+    with contextlib.suppress(Exception):
+        background.finish()
 
 
 def count_clips(config: TaskConfig, split: Any) -> int | None:
@@ -279,17 +354,19 @@ def _next_window(
 def _encode_window(
     encoder: torch.nn.Module,
     segments: list[Segment],
-    writer: SplitWriter,
+    background: BackgroundWriter,
     config: TaskConfig,
     split: Any,
     device: torch.device,
     pads_safely: bool,
+    options: EncodeOptions,
 ) -> None:
     outputs: list[np.ndarray | None] = [None] * len(segments)
     lengths = [s.wave.shape[0] for s in segments]
     for batch in plan_batches(lengths, config.batch_size_encode, pads_safely):
         try:
-            frames = encode_with_retry(encoder, [segments[i].wave for i in batch], device, pads_safely)
+            waves = [segments[i].wave for i in batch]
+            frames = encode_with_retry(encoder, waves, device, pads_safely, autocast=options.autocast)
         except Exception as exc:
             keys = [segments[i].record["key"] for i in batch]
             shards = sorted({segments[i].record["shard"] for i in batch})
@@ -299,8 +376,7 @@ def _encode_window(
             ) from exc
         for i, clip_frames in zip(batch, frames, strict=True):
             outputs[i] = clip_frames
-    for segment, clip_frames in zip(segments, outputs, strict=True):
-        writer.add(clip_frames, segment.record)
+    background.add_window([(clip_frames, s.record) for s, clip_frames in zip(segments, outputs, strict=True)])
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -310,7 +386,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def encode_with_retry(
-    encoder: torch.nn.Module, waves: list[np.ndarray], device: torch.device, pads_safely: bool
+    encoder: torch.nn.Module,
+    waves: list[np.ndarray],
+    device: torch.device,
+    pads_safely: bool,
+    *,
+    autocast: str = "off",
 ) -> list[np.ndarray]:
     """Encode a batch; when it runs out of memory, encode its halves instead, down to single clips.
 
@@ -318,7 +399,7 @@ def encode_with_retry(
     A single clip that still does not fit is an error that says so.
     """
     try:
-        return encode_batch(encoder, waves, device=device, pads_safely=pads_safely)
+        return encode_batch(encoder, waves, device=device, pads_safely=pads_safely, autocast=autocast)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -333,6 +414,6 @@ def encode_with_retry(
         logger.warning(
             "out of memory on a batch of %d clips; retrying as %d + %d", len(waves), half, len(waves) - half
         )
-        return encode_with_retry(encoder, waves[:half], device, pads_safely) + encode_with_retry(
-            encoder, waves[half:], device, pads_safely
-        )
+        return encode_with_retry(
+            encoder, waves[:half], device, pads_safely, autocast=autocast
+        ) + encode_with_retry(encoder, waves[half:], device, pads_safely, autocast=autocast)

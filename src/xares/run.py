@@ -114,6 +114,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "selection never sees test data; xares-0.1.3: reproduce the public implementation's deviations",
     )
     parser.add_argument(
+        "--autocast",
+        choices=["off", "bf16", "fp16"],
+        default="off",
+        help="run the encoder under torch.autocast in bfloat16 or float16 (default off). Faster on "
+        "GPUs, but the embeddings differ from float32 ones, and are stored apart from them",
+    )
+    parser.add_argument(
         "--layer",
         type=_layer_argument,
         default=None,
@@ -242,7 +249,7 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
 
     options = RunOptions(
         overwrite=args.overwrite,
-        encode=EncodeOptions(device=args.device),
+        encode=EncodeOptions(device=args.device, autocast=args.autocast),
         zenodo_base_url=args.zenodo_url,
         # bars only here on a terminal: those of several workers or of cluster jobs would interleave
         progress=sys.stderr.isatty() and args.max_jobs <= 1 and getattr(args, "executor", "local") == "local",

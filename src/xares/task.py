@@ -186,7 +186,9 @@ class XaresTask:
 
     @property
     def store_root(self) -> Path:
-        return self.config.task_dir / "embeddings" / self.encoder_info.store_name
+        autocast = self.options.encode.autocast
+        name = self.encoder_info.store_name + ("" if autocast == "off" else f"-{autocast}")
+        return self.config.task_dir / "embeddings" / name
 
     def split_dir(self, split: Any) -> Path:
         return self.store_root / str(split).replace("/", "_")
@@ -199,6 +201,7 @@ class XaresTask:
             "split": str(split),
             "shards": {p.name: p.stat().st_size for p in shards},
             **({"skip_bad_samples": True} if self.options.skip_bad_samples else {}),
+            **({"autocast": self.options.encode.autocast} if self.options.encode.autocast != "off" else {}),
         }
 
     def score_path(self) -> Path:
@@ -392,7 +395,7 @@ class XaresTask:
         stats: dict[str, Any] = {
             "audio_seconds": round(sum(m.get("audio_seconds", 0.0) for m in manifests), 3),
             "seconds": round(sum(m.get("seconds", 0.0) for m in manifests), 3),
-            "device": ", ".join(sorted({str(m["device"]) for m in manifests if m.get("device")})),
+            "device": ", ".join(sorted({_device_of(m) for m in manifests if m.get("device")})),
             "peak_memory_mb": None,
             "peak_gpu_memory_mb": None,
         }
@@ -407,3 +410,9 @@ class XaresTask:
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             stats["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return stats
+
+
+def _device_of(manifest: dict[str, Any]) -> str:
+    """Where a store was encoded, with its autocast precision when it was not float32."""
+    autocast = manifest.get("autocast", "off")
+    return str(manifest["device"]) + ("" if autocast == "off" else f" ({autocast} autocast)")
