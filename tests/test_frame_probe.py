@@ -245,6 +245,22 @@ def test_the_probe_learns_a_separable_frame_task_and_is_deterministic():
     assert micro.mlp_score == micro.metrics["segmentf1_micro"] and micro.folds[0]["best_epoch"] == 0
 
 
+def test_per_class_scores_of_a_frame_task_carry_the_tasks_class_names():
+    from xares.stats import merge_records, per_class_scores
+
+    rng = np.random.default_rng(4)
+    splits = {
+        "train": separable_split(rng, 20),
+        "valid": separable_split(rng, 6),
+        "test": separable_split(rng, 8),
+    }
+    names = [f"event {c}" for c in range(frame_config().output_dim)]
+    result = run_frame_probe(frame_config(class_names=names), splits, seed=0, hop_size_in_ms=10)
+    clips = merge_records([[f["per_clip"] for f in result.folds]], [0], [f["name"] for f in result.folds])
+    table = per_class_scores(clips, "mlp_score")
+    assert table is not None and table["names"] == names and len(table["f1"]) == len(names)
+
+
 def test_the_probe_on_noise_features_is_not_better_than_chance():
     rng = np.random.default_rng(3)
     splits = {

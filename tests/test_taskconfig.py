@@ -60,6 +60,8 @@ def test_misspelt_attribute_after_construction_is_refused():
         ({"name": "t", "k_fold_splits": [1]}, "two folds"),
         ({"name": "t", "crop_length": -2}, "crop_length"),
         ({"name": "t", "label_processor": 3}, "callable"),
+        ({"name": "t", "output_dim": 3, "class_names": ["a", "b"]}, "class_names must be a list of"),
+        ({"name": "t", "class_names": "abc"}, "class_names must be a list of"),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):

@@ -48,6 +48,7 @@ def desed_config(encoder) -> TaskConfig:
         label_processor=desed_events,
         task_type="frame",
         output_dim=len(CLASSES),
+        class_names=list(CLASSES),
         metric="segmentf1_macro",
         metric_args={
             "segment_length_in_s": 1.0,

@@ -41,6 +41,7 @@ def maestro_config(encoder) -> TaskConfig:
         label_processor=maestro_notes,
         task_type="frame",
         output_dim=len(CLASSES),
+        class_names=[f"MIDI {pitch}" for pitch in CLASSES],
         metric="segmentf1_micro",
         metric_args={
             "segment_length_in_s": 0.1,

@@ -239,6 +239,7 @@ class XaresTask:
             "seeds": self.result.seeds,
             # the store holds every layer; only the heads (hence the scores) depend on the choice
             **({"layer": config.layer} if config.layer is not None else {}),
+            **({"class_names": list(config.class_names)} if config.class_names else {}),
             # 2: caches with per-clip test data of clip tasks; 3: of frame, contrastive and ASR tasks too
             "scores_format": 3,
         }

@@ -75,6 +75,9 @@ class _TaskFields:
     task_type: TaskType = "clip"
     output_dim: int | None = None
     metric: MetricName = "accuracy"
+    # names of the output_dim classes, for per-class scores and confusion matrices; None: read from
+    # the clips' JSON where a field names each class, else "class <index>"
+    class_names: list[str] | None = None
     metric_args: dict[str, Any] = field(default_factory=dict)
     criterion: CriterionName = "CrossEntropyLoss"
     epochs: int = 10
@@ -203,6 +206,15 @@ class TaskConfig(_TaskFields):
             raise TaskConfigError(
                 f"{where}: layer must be None (the last layer), an integer K (negative counts from the "
                 f"end) or 'weighted'; got {self.layer!r}."
+            )
+        if self.class_names is not None and (
+            not isinstance(self.class_names, (list, tuple))
+            or not all(isinstance(n, str) for n in self.class_names)
+            or (self.output_dim is not None and len(self.class_names) != self.output_dim)
+        ):
+            raise TaskConfigError(
+                f"{where}: class_names must be a list of output_dim={self.output_dim} strings, one per class "
+                f"index; got {self.class_names!r:.200}."
             )
         if self.label_processor is not None and not callable(self.label_processor):
             raise TaskConfigError(

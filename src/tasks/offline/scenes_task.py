@@ -30,6 +30,7 @@ def scenes_config(encoder) -> TaskConfig:
         task_type="frame",
         label_processor=scene_events,
         output_dim=len(CLASSES),
+        class_names=list(CLASSES),
         metric="segmentf1_macro",
         metric_args={
             "segment_length_in_s": 1.0,

@@ -187,6 +187,8 @@ def _class_names(
 ) -> list[str] | None:
     if config.criterion not in ("CrossEntropyLoss", "BCEWithLogitsLoss"):
         return None
+    if config.class_names:
+        return list(config.class_names)
     metas = [record["meta"] for data in splits.values() for record in data.samples]
     return infer_class_names(metas, np.concatenate(list(targets.values())), output_dim)
 

@@ -459,6 +459,7 @@ def run_frame_probe(
                 hop_size_in_ms=hop_size_in_ms,
                 segment_length_in_s=segment_length,
             )
+            fold["per_clip"].class_names = list(config.class_names) if config.class_names else None
         folds.append(fold)
         logger.info(
             "%s %s: %s", config.name, label, {k: v for k, v in fold.items() if k not in ("name", "per_clip")}
