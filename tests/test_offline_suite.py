@@ -28,7 +28,7 @@ EXPECTED = {
     "offline_keywords": (1 / 12, 0.30, 0.20),
     "offline_sound_classes": (1 / 10, 0.40, 0.22),
     "offline_mixtures": (0.25, 0.42, 0.36),  # mAP chance = mean label frequency (about 1/4 here)
-    "offline_speaker_count": (1 / 4, 0.35, 0.33),  # 300 test clips: one standard error is 0.025
+    "offline_speaker_count": (1 / 4, 0.34, 0.32),  # 300 test clips: one standard error is 0.025
     "offline_languages": (1 / 8, 0.30, 0.22),
     "offline_notes": (0.085, 0.04, 0.06),  # MSE; chance = predicting the mean = the pitch variance
 }

@@ -15,6 +15,7 @@ so guessing scores an accuracy of 1/8 = 0.125.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ from xares.data.offline.sound_classes import colored_noise
 from xares.data.offline.speaker_count import fit_to_clip, trim_silence
 from xares.data.shards import audio_to_bytes, write_shards
 from xares.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 3.0
@@ -51,6 +54,8 @@ def speakers_by_split(seed: int = 0) -> dict[str, dict[str, list[Speaker]]]:
                 )
                 if espeak.has_voice(voice):
                     speakers.append(Speaker(voice, rate, pitch, pitch_range))
+                else:
+                    logger.warning("espeak-ng has no voice %s; the languages task goes on without it", voice)
             if not speakers:
                 raise DataError(
                     f"espeak-ng offers no voice of language {language!r} for the {split!r} split (variants "
