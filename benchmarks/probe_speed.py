@@ -86,26 +86,32 @@ def main() -> None:
     loaded = {split: _load(root / split) for split in splits}
     load_seconds = time.perf_counter() - started
 
+    # as stage 2 runs them: the kNN in a thread beside the head's training
+    started = time.perf_counter()
+    both = run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
+    both_seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
+
+    # each alone, for the breakdown
     config.do_knn = False
     started = time.perf_counter()
-    mlp = run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
+    run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
     mlp_seconds = time.perf_counter() - started
-
     config.do_knn, config.do_mlp = True, False
     started = time.perf_counter()
-    knn = run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
+    run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
     knn_seconds = time.perf_counter() - started
 
-    total = load_seconds + mlp_seconds + knn_seconds
+    total = load_seconds + both_seconds
     print(
         f"clips: {args.clips} x {args.dim}-d, {args.classes} classes, "
         f"{f'{args.folds} folds' if args.folds else 'train/valid/test 80/10/10'}"
     )
     print(f"load store:   {load_seconds:6.2f} s")
-    print(f"MLP (10 ep):  {mlp_seconds:6.2f} s   score {mlp.mlp_score:.3f}")
-    print(f"kNN (k=10):   {knn_seconds:6.2f} s   score {knn.knn_score:.3f}")
+    print(f"MLP + kNN:    {both_seconds:6.2f} s   scores {both.mlp_score:.3f} / {both.knn_score:.3f}")
     print(f"total:        {total:6.2f} s   (target < 10 s)")
-    print(f"CPU time:     {time.process_time() - cpu_started:6.2f} s   (all threads of this process)")
+    print(f"CPU time:     {cpu_seconds:6.2f} s   (all threads of this process, load + MLP + kNN)")
+    print(f"breakdown, each alone: MLP (10 epochs) {mlp_seconds:.2f} s, kNN (k=10) {knn_seconds:.2f} s")
     print(f"peak RSS:     {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
