@@ -79,15 +79,16 @@ def test_an_unknown_autocast_precision_is_refused():
         )
 
 
-def test_the_background_writer_raises_the_threads_error_in_the_encoding_thread(tmp_path):
+@pytest.mark.parametrize("threaded", [True, False])
+def test_the_background_writer_raises_the_threads_error_in_the_encoding_thread(tmp_path, threaded):
     from xares.encode import BackgroundWriter
     from xares.store import SplitWriter
 
     writer = SplitWriter(tmp_path / "train", {"k": 1}, dim=2)
-    background = BackgroundWriter(writer, depth=1)
+    background = BackgroundWriter(writer, depth=1, threaded=threaded)
     background.add_window([(np.zeros((3, 2), np.float32), {"key": "a"})])
-    background.add_window([(np.zeros((3, 5), np.float32), {"key": "wrong width"})])  # add() refuses it
     with pytest.raises(Exception, match="wrong width.*do not fit"):
+        background.add_window([(np.zeros((3, 5), np.float32), {"key": "wrong width"})])  # add() refuses it
         for _ in range(3):  # the error surfaces at a later call, at the latest at finish()
             background.add_window([(np.zeros((3, 2), np.float32), {"key": "b"})])
         background.finish()

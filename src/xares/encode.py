@@ -182,14 +182,21 @@ def iter_split_samples(
 class BackgroundWriter:
     """Feeds a SplitWriter from a thread of its own, so that pooling, casting and writing one window's
     frames overlap with encoding the next. At most `depth` windows wait, so memory stays bounded. An
-    error of the thread (a full disk, say) is raised in the encoding thread at its next call."""
+    error of the thread (a full disk, say) is raised in the encoding thread at its next call.
 
-    def __init__(self, writer: SplitWriter, depth: int = 2) -> None:
+    `threaded=False` writes in the caller's thread instead: with the encoder on the CPU, the decoding
+    workers and the encoder already keep every core busy, and a writer thread only contends with them
+    (measured on 2 cores, 1,180 clips with the mel encoder: 3.6-4.0 s inline against 3.7-4.2 s threaded).
+    """
+
+    def __init__(self, writer: SplitWriter, depth: int = 2, *, threaded: bool = True) -> None:
         self.writer = writer
         self._queue: queue.Queue[list[tuple[np.ndarray, dict[str, Any]]] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="xares-store-writer", daemon=True)
-        self._thread.start()
+        self._threaded = threaded
+        if threaded:
+            self._thread.start()
 
     def _drain(self) -> None:
         while (window := self._queue.get()) is not None:
@@ -207,6 +214,10 @@ class BackgroundWriter:
 
     def add_window(self, window: list[tuple[np.ndarray, dict[str, Any]]]) -> None:
         self._raise_error()
+        if not self._threaded:
+            for frames, record in window:
+                self.writer.add(frames, record)
+            return
         self._queue.put(window)
 
     def finish(self) -> None:
@@ -236,7 +247,7 @@ def encode_split(
     writer = SplitWriter(
         split_dir, key, dim=info.output_dim, frame_dtype=options.frame_dtype, num_layers=info.num_layers
     )
-    background = BackgroundWriter(writer)
+    background = BackgroundWriter(writer, threaded=device.type != "cpu")
     workers = options.decode_workers if options.decode_workers is not None else default_decode_workers()
 
     def skip(error: DataError) -> None:
