@@ -17,6 +17,7 @@ import numpy as np
 
 from xares import stats
 from xares.report import Leaderboard, build_leaderboard, encoder_labels, task_label
+from xares.taskconfig import LOWER_IS_BETTER
 
 PROBE_TITLES = {"mlp": "MLP (linear probe)", "knn": "kNN"}
 
@@ -87,10 +88,7 @@ def scores_figure(board: Leaderboard) -> Any:
                     )
         axis.set_yticks(positions)
         axis.set_yticklabels(
-            [
-                r.label + (" §" if r.selection_on_test else "") + (f" ({r.metric})" if r.metric else "")
-                for r in rows
-            ],
+            [r.label + (" §" if r.selection_on_test else "") + _metric_note(r.metric) for r in rows],
             fontsize=8,
         )
         for position, row in zip(positions, rows, strict=True):
@@ -203,3 +201,9 @@ def write_plots(
                 path.write_bytes(png_bytes(figure))
                 written.append(path)
     return written
+
+
+def _metric_note(metric: str | None) -> str:
+    if not metric:
+        return ""
+    return f" ({metric}, lower is better)" if metric in LOWER_IS_BETTER else f" ({metric})"
