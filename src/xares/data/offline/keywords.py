@@ -99,18 +99,10 @@ def speakers_by_split(seed: int = 0) -> dict[str, list[Speaker]]:
     return result
 
 
-def _trim(wave: np.ndarray, rate: int) -> np.ndarray:
-    """Cut espeak's leading and trailing silence, keeping 10 ms of margin."""
-    loud = np.flatnonzero(np.abs(wave) > 0.02 * (np.max(np.abs(wave)) + 1e-9))
-    if loud.size == 0:
-        return wave
-    margin = rate // 100
-    return wave[max(0, loud[0] - margin) : loud[-1] + margin]
-
-
 def _render(rng: np.random.Generator, word_wave: np.ndarray, rate: int) -> np.ndarray:
     """Place one spoken word into a 1 s clip: random offset, gain and background noise."""
-    word = soxr.resample(_trim(word_wave, rate), rate, SAMPLE_RATE, quality="HQ").astype(np.float64)
+    word = espeak.trim_silence(word_wave, rate)
+    word = soxr.resample(word, rate, SAMPLE_RATE, quality="HQ").astype(np.float64)
     if word.size > CLIP_SAMPLES:  # rare: a very slow speaker; keep the start, fade the cut
         word = word[:CLIP_SAMPLES]
         word[-160:] *= np.linspace(1.0, 0.0, 160)
@@ -153,12 +145,7 @@ def generate(out_dir: Path, seed: int = 0) -> None:
                     speaker.pitch_range,
                 )
                 plan.append((split, word, speaker, utterance))
-    # Grouping by voice spares espeak a voice reload per word; the sort is part of the fixed recipe.
-    by_voice = sorted(range(len(plan)), key=lambda i: plan[i][3].voice)
-    spoken, rate = espeak.synthesize_many([plan[i][3] for i in by_voice])
-    waves: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(plan)
-    for position, index in enumerate(by_voice):
-        waves[index] = spoken[position]
+    waves, rate = espeak.synthesize_grouped_by_voice([item[3] for item in plan])
 
     for split_index, split in enumerate(SPLITS):
         rng = np.random.default_rng([seed, 0x4B57, 2, split_index])

@@ -24,7 +24,7 @@ import soxr
 from xares.data.offline import espeak
 from xares.data.offline.keywords import SPLITS, VARIANTS_BY_SPLIT, Speaker
 from xares.data.offline.sound_classes import colored_noise
-from xares.data.offline.speaker_count import fit_to_clip, trim_silence
+from xares.data.offline.speaker_count import fit_to_clip
 from xares.data.shards import audio_to_bytes, write_shards
 from xares.errors import DataError
 
@@ -73,7 +73,8 @@ def number_text(rng: np.random.Generator) -> str:
 
 
 def _render(rng: np.random.Generator, wave: np.ndarray, rate: int) -> np.ndarray:
-    speech = soxr.resample(trim_silence(wave, rate), rate, SAMPLE_RATE, quality="HQ").astype(np.float64)
+    speech = espeak.trim_silence(wave, rate)
+    speech = soxr.resample(speech, rate, SAMPLE_RATE, quality="HQ").astype(np.float64)
     clip = fit_to_clip(rng, speech / (np.max(np.abs(speech)) + 1e-9), CLIP_SAMPLES)
     rms = float(np.sqrt(np.mean(clip**2))) + 1e-9
     clip += (
@@ -107,11 +108,7 @@ def generate(out_dir: Path, seed: int = 0) -> None:
                     speaker.pitch_range,
                 )
                 plan.append((split, language, utterance))
-    by_voice = sorted(range(len(plan)), key=lambda i: plan[i][2].voice)  # fewer voice loads
-    spoken, rate = espeak.synthesize_many([plan[i][2] for i in by_voice])
-    waves: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(plan)
-    for position, index in enumerate(by_voice):
-        waves[index] = spoken[position]
+    waves, rate = espeak.synthesize_grouped_by_voice([item[2] for item in plan])
 
     for split_index, split in enumerate(SPLITS):
         rng = np.random.default_rng([seed, 0x1A96, 2, split_index])

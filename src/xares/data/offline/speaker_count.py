@@ -77,15 +77,6 @@ def speakers_by_split(seed: int = 0) -> dict[str, dict[str, list[Speaker]]]:
     return result
 
 
-def trim_silence(wave: np.ndarray, rate: int) -> np.ndarray:
-    """Cut espeak's leading and trailing silence, keeping 10 ms of margin."""
-    loud = np.flatnonzero(np.abs(wave) > 0.02 * (np.max(np.abs(wave)) + 1e-9))
-    if loud.size == 0:
-        return wave
-    margin = rate // 100
-    return wave[max(0, loud[0] - margin) : loud[-1] + margin]
-
-
 def fit_to_clip(rng: np.random.Generator, speech: np.ndarray, num_samples: int) -> np.ndarray:
     """A `num_samples` window of `speech` from a random start, or all of it at a random offset if shorter."""
     out = np.zeros(num_samples)
@@ -114,7 +105,8 @@ def _utterance(rng: np.random.Generator, speaker: Speaker, text: str) -> espeak.
 def _mix(rng: np.random.Generator, voices: list[np.ndarray], rate: int) -> np.ndarray:
     clip = np.zeros(CLIP_SAMPLES)
     for wave in voices:
-        speech = soxr.resample(trim_silence(wave, rate), rate, SAMPLE_RATE, quality="HQ").astype(np.float64)
+        speech = espeak.trim_silence(wave, rate)
+        speech = soxr.resample(speech, rate, SAMPLE_RATE, quality="HQ").astype(np.float64)
         part = fit_to_clip(rng, speech, CLIP_SAMPLES)
         rms = float(np.sqrt(np.mean(part**2))) + 1e-9
         clip += part / rms * 10 ** (rng.uniform(-4.0, 4.0) / 20)
@@ -150,11 +142,7 @@ def generate(out_dir: Path, seed: int = 0) -> None:
             clips.append((split, index, chosen))
             for speaker in chosen:
                 utterances.append(_utterance(rng, speaker, next(sentences)))
-    by_voice = sorted(range(len(utterances)), key=lambda i: utterances[i].voice)  # fewer voice loads
-    spoken, rate = espeak.synthesize_many([utterances[i] for i in by_voice])
-    waves: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * len(utterances)
-    for position, index in enumerate(by_voice):
-        waves[index] = spoken[position]
+    waves, rate = espeak.synthesize_grouped_by_voice(utterances)
 
     samples: dict[str, list] = {split: [] for split in SPLITS}
     cursor = 0
