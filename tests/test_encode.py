@@ -65,6 +65,11 @@ def test_bf16_autocast_gives_close_but_separately_stored_embeddings(tmp_path, mo
     np.testing.assert_allclose(half, full, rtol=0.05, atol=0.05)
     results = json.loads((tmp_path / "bf16.json").read_text())
     assert results["encoder"]["efficiency"]["devices"] == ["cpu (bf16 autocast)"]
+    assert results["run"]["autocast"] == "bf16"
+    from xares.report import encoder_labels, load_results
+
+    documents = [load_results(tmp_path / name) for name in ("fp32.json", "bf16.json")]
+    assert encoder_labels(documents) == ["MelEncoder", "MelEncoder (bf16 autocast)"]
 
 
 def test_an_unknown_autocast_precision_is_refused():

@@ -355,10 +355,12 @@ class Leaderboard:
 
 
 def encoder_labels(documents: Sequence[dict[str, Any]]) -> list[str]:
-    """Encoder names (with the --layer choice of the run, if any), made unique with the fingerprint's
-    start where two share a name."""
+    """Encoder names (with the run's --layer and --autocast choices, if any), made unique with the
+    fingerprint's start where two share a name."""
     names = [
-        d["encoder"]["name"] + ("" if d["run"].get("layer") is None else f" @layer={d['run']['layer']}")
+        d["encoder"]["name"]
+        + ("" if d["run"].get("layer") is None else f" @layer={d['run']['layer']}")
+        + ("" if d["run"].get("autocast", "off") == "off" else f" ({d['run']['autocast']} autocast)")
         for d in documents
     ]
     return [

@@ -323,12 +323,15 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
             "protocol": args.protocol,
             "seeds": args.seeds,
             "layer": getattr(args, "layer", None),
+            "autocast": args.autocast,
         }
         document = build_results(
             encoder_dict, [r.to_dict() for r in results], run_info, resamples=args.bootstrap
         )
         layer = getattr(args, "layer", None)
-        default_name = "results.json" if layer is None else f"results-layer-{layer}.json"
+        default_name = "results" + ("" if layer is None else f"-layer-{layer}")
+        autocast = args.autocast
+        default_name += ("" if autocast == "off" else f"-{autocast}") + ".json"
         path = Path(args.results or Path("results") / encoder_dict["name"] / default_name)
         failpoint("results.before_write")
         save_results(document, path)
