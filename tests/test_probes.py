@@ -143,3 +143,39 @@ def test_metrics():
     assert not get_metric("accuracy").better(0.5, 0.5)
     with pytest.raises(KeyError, match="Did you mean 'mAP'"):
         get_metric("map")
+
+
+def test_knn_beside_the_heads_training_scores_as_the_knn_alone(tmp_path):
+    from xares.probes.clip import run_clip_probe
+    from xares.store import SplitWriter, load_split
+    from xares.taskconfig import TaskConfig
+
+    splits = {}
+    for index, split in enumerate(("train", "valid", "test")):
+        x, y = blobs(10 + index, n_per_class=15, spread=2.5)
+        writer = SplitWriter(tmp_path / split, {"split": split}, dim=x.shape[1])
+        for i, (vector, label) in enumerate(zip(x, y, strict=True)):
+            record = {
+                "key": f"{split}{i}",
+                "shard": "s.tar",
+                "crop": 0,
+                "num_samples": 1,
+                "meta": {"label": int(label)},
+            }
+            writer.add(np.stack([vector, vector]), record)
+        writer.commit()
+        splits[split] = load_split(tmp_path / split, {"split": split})
+    config = TaskConfig(name="blobs", output_dim=4, epochs=3, label_processor=lambda meta: meta["label"])
+    both = run_clip_probe(config, splits, seed=0, hop_size_in_ms=10)  # kNN in a thread beside the MLP
+    config.do_mlp = False
+    alone = run_clip_probe(config, splits, seed=0, hop_size_in_ms=10)
+    assert both.mlp_score is not None and alone.mlp_score is None
+    assert both.knn_score == alone.knn_score
+    labels = np.array([r["meta"]["label"] for r in splits["train"].samples])
+    direct = knn_class_scores(splits["train"].pooled, labels, splits["test"].pooled, num_classes=4)
+    test_labels = np.array([r["meta"]["label"] for r in splits["test"].samples])
+    assert both.knn_score == float(np.mean(np.argmax(direct, axis=1) == test_labels))
+    votes = [f["per_clip"].scores["knn_score"] for f in (both.folds[0], alone.folds[0])]
+    assert votes[0][0] == votes[1][0] and all(
+        np.array_equal(votes[0][1][k], votes[1][1][k]) for k in votes[0][1]
+    )
