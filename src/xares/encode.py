@@ -193,9 +193,9 @@ class BackgroundWriter:
         self.writer = writer
         self._queue: queue.Queue[list[tuple[np.ndarray, dict[str, Any]]] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="xares-store-writer", daemon=True)
-        self._threaded = threaded
+        self._thread: threading.Thread | None = None  # None: write in the caller's thread
         if threaded:
+            self._thread = threading.Thread(target=self._drain, name="xares-store-writer", daemon=True)
             self._thread.start()
 
     def _drain(self) -> None:
@@ -214,7 +214,7 @@ class BackgroundWriter:
 
     def add_window(self, window: list[tuple[np.ndarray, dict[str, Any]]]) -> None:
         self._raise_error()
-        if not self._threaded:
+        if self._thread is None:
             for frames, record in window:
                 self.writer.add(frames, record)
             return
@@ -222,7 +222,7 @@ class BackgroundWriter:
 
     def finish(self) -> None:
         """Wait until everything queued is written; raise the thread's error, if any."""
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
         self._raise_error()
