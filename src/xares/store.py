@@ -20,7 +20,6 @@ as far as every reader is concerned.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -32,58 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from xares.atomic import write_json_atomic  # noqa: F401 (callers import it from here too)
 from xares.errors import ArtifactError
 from xares.faults import failpoint
 
 STORE_FORMAT = 1
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON through a temporary file in the same directory, fsync, then rename over `path`."""
-    try:
-        _write_json_atomic(path, payload)
-    except OSError as exc:
-        if exc.errno != errno.ENOSPC:
-            raise
-        raise ArtifactError(
-            f"no space left on the device while writing {path}; the previous version (if any) is intact "
-            "and no partial file was kept. Free space and run again."
-        ) from exc
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False, default=_json_default)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
-        failpoint("json.before_replace")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
 @dataclass
