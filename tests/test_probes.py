@@ -3,13 +3,8 @@ import pytest
 
 from xares.metrics import get_metric
 from xares.probes.knn import knn_class_scores
-from xares.probes.linear import (
-    FusedAdam,
-    LinearHead,
-    LinearProbeSettings,
-    epoch_learning_rate,
-    train_linear_probe,
-)
+from xares.probes.linear import LinearHead, LinearProbeSettings, train_linear_probe
+from xares.probes.training import FusedAdam, epoch_learning_rate
 
 
 def blobs(seed, n_per_class=40, classes=4, dim=16, spread=1.0):

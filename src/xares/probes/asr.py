@@ -29,7 +29,6 @@ draw of utterances are the pooled ratios, as for the full test set.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import math
 import warnings
@@ -41,10 +40,11 @@ import numpy as np
 import torch
 
 from xares.errors import DataError, LabelError, TaskConfigError
+from xares.metrics import get_metric
 from xares.metrics.wer import wer_inv, word_error_rate
 from xares.probes import ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
-from xares.probes.linear import epoch_learning_rate, single_thread
+from xares.probes.training import Schedule, fit, single_thread
 from xares.stats import asr_record, clip_keys
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -56,6 +56,7 @@ DEFAULT_LLM = "Qwen/Qwen2.5-0.5B"
 SEPARATOR = "<|vision_end|>"
 BLANK = 0
 CTC_TARGET_HOP_MS = 30.0
+SELECTION_METRIC = get_metric("WER_inv")  # the epoch with the best validation 1 - WER is kept
 NUM_EXAMPLES = 3  # decoded test transcripts kept in the results, to show what the score means
 
 # The metric_args keys this probe reads, with what each one does (an unknown key is refused).
@@ -286,7 +287,11 @@ def ctc_transcribe(
 
 
 def train_ctc_probe(
-    train: Utterances, valid: Utterances | None, test: Utterances, settings: CtcSettings
+    train: Utterances,
+    valid: Utterances | None,
+    test: Utterances,
+    settings: CtcSettings,
+    on_epoch: Callable[[], None] | None = None,
 ) -> AsrOutcome:
     """Train the CTC head on `train`, keep the best epoch on `valid` (else the last), transcribe `test`.
 
@@ -294,14 +299,20 @@ def train_ctc_probe(
     threads mostly wait on each other (several times slower on a busy machine).
     """
     with single_thread() if torch.device(settings.device).type == "cpu" else contextlib.nullcontext():
-        return _fit_ctc(train, valid, test, settings)
+        return _fit_ctc(train, valid, test, settings, on_epoch)
+
+
+def _schedule(settings: CtcSettings | LlmSettings) -> Schedule:
+    return Schedule(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
 
 
 def _fit_ctc(
-    train: Utterances, valid: Utterances | None, test: Utterances, settings: CtcSettings
+    train: Utterances,
+    valid: Utterances | None,
+    test: Utterances,
+    settings: CtcSettings,
+    on_epoch: Callable[[], None] | None,
 ) -> AsrOutcome:
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
     vocab = CharVocabulary.from_texts(train.texts)
     targets = [vocab.encode(text) for text in train.texts]
     steps = [-(-train.num_frames(i) // settings.frame_stack) for i in range(len(train))]
@@ -323,19 +334,15 @@ def _fit_ctc(
         )
     first = train.frames(feasible[0])  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
     dim = first.shape[-1] * settings.frame_stack
-    head = with_layer_mix(
-        CtcHead(dim, len(vocab), hidden=settings.hidden, dropout=settings.dropout),
-        layers_of(first),
-        learning_rate=settings.learning_rate,
-    ).to(settings.device)
     loss_fn = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
-    optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
 
-    best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), None, -1
-    for epoch in range(settings.epochs):
-        for group in optimiser.param_groups:
-            group["lr"] = epoch_learning_rate(settings.learning_rate, epoch, settings.epochs)
-        head.train()
+    def build() -> torch.nn.Module:
+        head = CtcHead(dim, len(vocab), hidden=settings.hidden, dropout=settings.dropout)
+        return with_layer_mix(head, layers_of(first), learning_rate=settings.learning_rate).to(
+            settings.device
+        )
+
+    def train_epoch(head: torch.nn.Module, optimiser, generator: torch.Generator) -> None:
         for batch in _batches(len(feasible), settings.batch_size, generator):
             chosen = [feasible[i] for i in batch]
             features, lengths = _padded(
@@ -349,20 +356,26 @@ def _fit_ctc(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(head.parameters(), settings.clip_norm)
             optimiser.step()
-        if valid is not None:
-            score = wer_inv(ctc_transcribe(head, valid, vocab, settings), valid.texts)
-            logger.debug("CTC epoch %d: validation WER_inv %.4f", epoch, score)
-            if best_score is None or score > best_score:
-                best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), score, epoch
-    if valid is None:
-        best_state, best_epoch = head.state_dict(), settings.epochs - 1
-    head.load_state_dict(best_state)
+
+    def validate(head: torch.nn.Module) -> float:
+        return wer_inv(ctc_transcribe(head, valid, vocab, settings), valid.texts)
+
+    fitted = fit(
+        build,
+        train_epoch,
+        validate if valid is not None else None,
+        schedule=_schedule(settings),
+        better=SELECTION_METRIC.better,
+        optimiser="torch",
+        on_epoch=on_epoch,
+    )
+    head = fitted.model
     hypotheses = ctc_transcribe(head, test, vocab, settings)
     return AsrOutcome(
         score=wer_inv(hypotheses, test.texts),
         wer=word_error_rate(hypotheses, test.texts),
-        best_epoch=best_epoch,
-        valid_score=best_score,
+        best_epoch=fitted.best_epoch,
+        valid_score=fitted.valid_score,
         hypotheses=hypotheses,
         skipped_train=skipped,
         details={
@@ -517,46 +530,49 @@ class LlmDecoder:
 
 
 def train_llm_probe(
-    train: Utterances, valid: Utterances | None, test: Utterances, settings: LlmSettings
+    train: Utterances,
+    valid: Utterances | None,
+    test: Utterances,
+    settings: LlmSettings,
+    on_epoch: Callable[[], None] | None = None,
 ) -> AsrOutcome:
     """Train the adapter in front of the frozen LM; best epoch on validation; generate on test."""
     model, tokenizer = load_llm(settings.llm, settings.device)
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
     first = train.frames(0)  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
-    adapter = SwiGLUAdapter(first.shape[-1], model.config.intermediate_size, model.config.hidden_size)
-    adapter = with_layer_mix(adapter, layers_of(first), learning_rate=settings.learning_rate).to(
-        settings.device
-    )
-    decoder = LlmDecoder(model, tokenizer, adapter, settings)
-    optimiser = torch.optim.Adam(adapter.parameters(), lr=settings.learning_rate)
+    decoders: list[LlmDecoder] = []
 
-    best_state, best_score, best_epoch = copy.deepcopy(adapter.state_dict()), None, -1
-    for epoch in range(settings.epochs):
-        for group in optimiser.param_groups:
-            group["lr"] = epoch_learning_rate(settings.learning_rate, epoch, settings.epochs)
-        adapter.train()
+    def build() -> torch.nn.Module:
+        adapter = SwiGLUAdapter(first.shape[-1], model.config.intermediate_size, model.config.hidden_size)
+        adapter = with_layer_mix(adapter, layers_of(first), learning_rate=settings.learning_rate)
+        decoders.append(LlmDecoder(model, tokenizer, adapter.to(settings.device), settings))
+        return adapter
+
+    def train_epoch(adapter: torch.nn.Module, optimiser, generator: torch.Generator) -> None:
         for batch in _batches(len(train), settings.batch_size, generator):
             optimiser.zero_grad(set_to_none=True)
-            output, _, _ = decoder.forward(train, batch)
+            output, _, _ = decoders[0].forward(train, batch)
             output.loss.backward()
             optimiser.step()
-        if valid is not None:
-            adapter.eval()
-            score = wer_inv(decoder.teacher_forced(valid), valid.texts)
-            logger.debug("LLM epoch %d: validation WER_inv %.4f (teacher-forced)", epoch, score)
-            if best_score is None or score > best_score:
-                best_state, best_score, best_epoch = copy.deepcopy(adapter.state_dict()), score, epoch
-    if valid is None:
-        best_state, best_epoch = adapter.state_dict(), settings.epochs - 1
-    adapter.load_state_dict(best_state)
-    adapter.eval()
+
+    def validate(adapter: torch.nn.Module) -> float:
+        return wer_inv(decoders[0].teacher_forced(valid), valid.texts)
+
+    fitted = fit(
+        build,
+        train_epoch,
+        validate if valid is not None else None,
+        schedule=_schedule(settings),
+        better=SELECTION_METRIC.better,
+        optimiser="torch",
+        on_epoch=on_epoch,
+    )
+    adapter, decoder = fitted.model, decoders[0]
     hypotheses = decoder.generate(test)
     return AsrOutcome(
         score=wer_inv(hypotheses, test.texts),
         wer=word_error_rate(hypotheses, test.texts),
-        best_epoch=best_epoch,
-        valid_score=best_score,
+        best_epoch=fitted.best_epoch,
+        valid_score=fitted.valid_score,
         hypotheses=hypotheses,
         details={"decoder": "qwen", "llm": settings.llm, **_mix_details(adapter)},
     )

@@ -41,7 +41,6 @@ reproduces it, and keeping every test frame's outputs would make results.json gr
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -56,7 +55,8 @@ from xares.metrics import Metric, get_metric
 from xares.metrics.segment import frame_average_precision, segment_f1, segment_window
 from xares.probes import ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
-from xares.probes.linear import LinearHead, epoch_learning_rate
+from xares.probes.linear import LinearHead
+from xares.probes.training import Schedule, fit
 from xares.stats import clip_keys, frame_record
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -303,27 +303,21 @@ def train_frame_probe(
     evaluate: Evaluate,
     better: Callable[[float, float | None], bool],
     settings: FrameProbeSettings,
+    on_epoch: Callable[[], None] | None = None,
 ) -> FrameOutcome:
     """Train on `train`, keep the best epoch on `valid` (the last without one), score `test` once.
 
     `evaluate(logits_per_clip, targets_per_clip)` is the task metric; `better(new, best)` says whether a
     score beats the best so far (Metric.better: strictly, so a tie keeps the earlier epoch).
     """
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    # frames [T, D], or [T, L, D] for a learned mix of an encoder's layers
-    first = train.frames[0]
-    head = with_layer_mix(
-        LinearHead(first.shape[-1], output_dim), layers_of(first), learning_rate=settings.learning_rate
-    )
+    first = train.frames[0]  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, output_dim))
-    optimiser = torch.optim.Adam(head.parameters(), lr=settings.learning_rate)
 
-    best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), None, -1
-    for epoch in range(settings.epochs):
-        for group in optimiser.param_groups:
-            group["lr"] = epoch_learning_rate(settings.learning_rate, epoch, settings.epochs)
-        head.train()
+    def build() -> torch.nn.Module:
+        head = LinearHead(first.shape[-1], output_dim)
+        return with_layer_mix(head, layers_of(first), learning_rate=settings.learning_rate)
+
+    def train_epoch(head: torch.nn.Module, optimiser, generator: torch.Generator) -> None:
         order = torch.randperm(len(train), generator=generator).tolist()
         for start in range(0, len(order), settings.batch_size):
             index = order[start : start + settings.batch_size]
@@ -333,13 +327,21 @@ def train_frame_probe(
             loss = loss_fn(head(features), labels)  # mean over the batch's real frames and classes
             loss.backward()
             optimiser.step()
-        if valid is not None:
-            score = evaluate(predict_clips(head, valid.frames), valid.targets)
-            if better(score, best_score):
-                best_state, best_score, best_epoch = copy.deepcopy(head.state_dict()), score, epoch
-    if valid is None:
-        best_state, best_epoch = head.state_dict(), settings.epochs - 1
-    head.load_state_dict(best_state)
+
+    def validate(head: torch.nn.Module) -> float:
+        return evaluate(predict_clips(head, valid.frames), valid.targets)
+
+    schedule = Schedule(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
+    fitted = fit(
+        build,
+        train_epoch,
+        validate if valid is not None else None,
+        schedule=schedule,
+        better=better,
+        optimiser="torch",
+        on_epoch=on_epoch,
+    )
+    head, best_epoch, best_score = fitted.model, fitted.best_epoch, fitted.valid_score
     outputs = predict_clips(head, test.frames)
     return FrameOutcome(
         score=evaluate(outputs, test.targets),

@@ -49,7 +49,6 @@ set: intervals cover the variation of the test queries, not of the gallery they 
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import re
@@ -62,16 +61,18 @@ import numpy as np
 import torch
 
 from xares.errors import LabelError, TaskConfigError
+from xares.metrics import get_metric
 from xares.metrics.retrieval import retrieval_metrics_from_similarity, similarities
 from xares.probes import ProbeResult, read_label, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
-from xares.probes.linear import epoch_learning_rate
+from xares.probes.training import Schedule, fit
 from xares.stats import ClipRecord, clip_keys, retrieval_record
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
 
 logger = logging.getLogger(__name__)
 
+SELECTION_METRIC = get_metric("recallatk_r1")  # the epoch with the best validation R@1 is kept
 DEFAULT_SIZE = 1024  # upstream's projection and hidden size
 INITIAL_LOG_SCALE = math.log(1.0 / 0.07)
 MAX_LOG_SCALE = math.log(100.0)
@@ -407,27 +408,23 @@ def train_retrieval_model(
     *,
     tokenizer: Tokenizer,
     settings: RetrievalSettings,
+    on_epoch: Callable[[], None] | None = None,
 ) -> RetrievalOutcome:
     """Train on (clip, caption) pairs, keep the best epoch on validation R@1, score test once."""
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
     train_data = _Encoded(train, tokenizer)
     valid_data = _Encoded(valid, tokenizer) if valid is not None else None
-    model = RetrievalModel(
-        train.audio.shape[-1],
-        tokenizer.vocab_size,
-        hidden=settings.hidden,
-        out=settings.out,
-        num_layers=layers_of(train.audio),
-        learning_rate=settings.learning_rate,
-    )
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
 
-    best_state, best_score, best_epoch = copy.deepcopy(model.state_dict()), None, -1
-    for epoch in range(settings.epochs):
-        for group in optimiser.param_groups:
-            group["lr"] = epoch_learning_rate(settings.learning_rate, epoch, settings.epochs)
-        model.train()
+    def build() -> torch.nn.Module:
+        return RetrievalModel(
+            train.audio.shape[-1],
+            tokenizer.vocab_size,
+            hidden=settings.hidden,
+            out=settings.out,
+            num_layers=layers_of(train.audio),
+            learning_rate=settings.learning_rate,
+        )
+
+    def train_epoch(model: torch.nn.Module, optimiser, generator: torch.Generator) -> None:
         order = torch.randperm(len(train_data.ids), generator=generator)
         for start in range(0, len(order), settings.batch_size):
             index = order[start : start + settings.batch_size]
@@ -440,14 +437,21 @@ def train_retrieval_model(
             )
             loss.backward()
             optimiser.step()
-        if valid_data is not None:
-            score = evaluate(model, valid_data)["recallatk_r1"]
-            logger.debug("retrieval epoch %d: valid R@1 %.4f", epoch, score)
-            if best_score is None or score > best_score:
-                best_state, best_score, best_epoch = copy.deepcopy(model.state_dict()), score, epoch
-    if valid_data is None:
-        best_state, best_epoch = model.state_dict(), settings.epochs - 1
-    model.load_state_dict(best_state)
+
+    def validate(model: torch.nn.Module) -> float:
+        return evaluate(model, valid_data)[SELECTION_METRIC.name]
+
+    schedule = Schedule(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
+    fitted = fit(
+        build,
+        train_epoch,
+        validate if valid_data is not None else None,
+        schedule=schedule,
+        better=SELECTION_METRIC.better,
+        optimiser="torch",
+        on_epoch=on_epoch,
+    )
+    model, best_epoch, best_score = fitted.model, fitted.best_epoch, fitted.valid_score
     scores = similarity(model, _Encoded(test, tokenizer))
     return RetrievalOutcome(
         metrics=retrieval_metrics_from_similarity(scores, test.text_to_clip),
