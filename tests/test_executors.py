@@ -22,11 +22,10 @@ import torch
 from toy_data import make_task_file
 
 from xares import run
-from xares.executors import base
-from xares.executors.base import ExecutorOptions, JobLost, RemoteExecutor, check_shared_root, run_job
-from xares.executors.local import _worker_init, gpu_of_worker, visible_gpus
 from xares.report import load_results
-from xares.scheduler import TaskUnit
+from xares.scheduler import TaskUnit, base
+from xares.scheduler.base import ExecutorOptions, JobLost, RemoteExecutor, check_shared_root, run_job
+from xares.scheduler.local import _worker_init, gpu_of_worker, visible_gpus
 from xares.task import RunOptions
 
 KILLS_ITSELF_ONCE = """

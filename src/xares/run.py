@@ -17,18 +17,19 @@ from rich.logging import RichHandler
 from xares.audio_encoder_checker import find_contract_violations
 from xares.encode import EncodeOptions
 from xares.encoder import describe_encoder, load_encoder
-from xares.executors import (
+from xares.faults import failpoint
+from xares.probes.layers import parse_layer
+from xares.report import PROTOCOLS, build_results, print_results, save_results
+from xares.scheduler import (
     EXECUTORS,
     ExecutorError,
     ExecutorOptions,
     RayOptions,
     SlurmOptions,
+    TaskUnit,
     parse_key_value,
+    run_units,
 )
-from xares.faults import failpoint
-from xares.probes.layers import parse_layer
-from xares.report import PROTOCOLS, build_results, print_results, save_results
-from xares.scheduler import TaskUnit, run_units
 from xares.task import OVERWRITE_POLICIES, RunOptions, TaskResult
 
 STAGES = {0: "acquire audio", 1: "encode", 2: "probe and report"}

@@ -21,7 +21,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-from xares.executors.base import (
+from xares.scheduler.base import (
     ExecutorError,
     ExecutorOptions,
     JobCrashed,
@@ -30,7 +30,7 @@ from xares.executors.base import (
     RemoteExecutor,
     run_job,
 )
-from xares.scheduler import TaskUnit
+from xares.scheduler.unit import TaskUnit
 from xares.task import TaskResult
 
 logger = logging.getLogger(__name__)

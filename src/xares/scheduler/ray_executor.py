@@ -12,7 +12,7 @@ import logging
 from collections.abc import Hashable
 from typing import Any
 
-from xares.executors.base import (
+from xares.scheduler.base import (
     ExecutorError,
     ExecutorOptions,
     JobCrashed,
@@ -21,7 +21,7 @@ from xares.executors.base import (
     RemoteExecutor,
     run_job,
 )
-from xares.scheduler import TaskUnit
+from xares.scheduler.unit import TaskUnit
 from xares.task import TaskResult
 
 logger = logging.getLogger(__name__)

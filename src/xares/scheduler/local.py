@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from xares.executors.base import Executor
-from xares.scheduler import TaskUnit, _describe, run_unit
+from xares.scheduler.base import Executor
+from xares.scheduler.unit import TaskUnit, describe_error, run_unit
 from xares.task import TaskResult
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class LocalExecutor(Executor):
                         name=name,
                         formal_name=name,
                         status="failed",
-                        error=f"worker process failed: {_describe(exc)}",
+                        error=f"worker process failed: {describe_error(exc)}",
                     )
                 results.append(result)
                 if on_result:

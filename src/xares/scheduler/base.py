@@ -27,13 +27,13 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from xares.acquire import is_acquired
 from xares.errors import XaresError
-from xares.task import TaskResult
-
-if TYPE_CHECKING:
-    from xares.scheduler import TaskUnit
+from xares.scheduler.unit import TaskUnit, run_unit, unit_encoder
+from xares.store import is_complete
+from xares.task import TaskResult, XaresTask, load_task_config
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class RayOptions:
 
 @dataclass(frozen=True)
 class ExecutorOptions:
-    """Where the units run; `kind` picks the executor (see xares.scheduler.make_executor)."""
+    """Where the units run; `kind` picks the executor (see make_executor in xares.scheduler)."""
 
     kind: str = "local"
     max_attempts: int = 2  # remote executors: submissions of a unit whose job died without a result
@@ -151,8 +151,6 @@ def _unreadable_files(unit: TaskUnit) -> str | None:
 
 def run_job(unit: TaskUnit, sentinel: str | None = None, cpus: int | None = None) -> TaskResult:
     """The body of one remote job: check the shared env root, then run the unit's stages."""
-    from xares.scheduler import run_unit
-
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     problem = check_shared_root(unit.env_root, sentinel) or _unreadable_files(unit)
@@ -224,8 +222,6 @@ class RemoteExecutor(Executor):
     def run(
         self, units: list[TaskUnit], on_result: Callable[[TaskResult], None] | None = None
     ) -> list[TaskResult]:
-        from xares.scheduler import run_unit
-
         results: dict[int, TaskResult] = {}
 
         def emit(index: int, result: TaskResult) -> None:
@@ -324,11 +320,6 @@ def plan_unit(unit: TaskUnit) -> tuple[TaskUnit, str]:
     """Where a unit runs: 'driver' when its scores are cached (or its task file cannot even be loaded,
     which a job would only repeat), else 'job'. The unit comes back with absolute paths and the task's
     env root spelled out, so that a job on another machine reads the same files."""
-    from xares.acquire import is_acquired
-    from xares.scheduler import _encoder
-    from xares.store import is_complete
-    from xares.task import XaresTask, load_task_config
-
     unit = dataclasses.replace(
         unit,
         task_file=str(Path(unit.task_file).resolve()),
@@ -336,28 +327,28 @@ def plan_unit(unit: TaskUnit) -> tuple[TaskUnit, str]:
         options=dataclasses.replace(unit.options, progress=False),
     )
     try:
-        config = load_task_config(unit.task_file, _encoder(unit.encoder_spec), env_root=unit.env_root)
+        config = load_task_config(unit.task_file, unit_encoder(unit.encoder_spec), env_root=unit.env_root)
     except Exception:
         return unit, "driver"  # run_unit turns the error into a failed result with the file's name
     unit = dataclasses.replace(unit, env_root=str(Path(config.env_root).resolve()))
     if config.disabled:
         return unit, "driver"
     try:
-        cached = _is_cached(unit, config, XaresTask, is_acquired, is_complete)
+        cached = _is_cached(unit, config)
     except Exception as exc:  # missing shards, an unreadable store: the job finds out and reports it
         logger.debug("%s: not cached (%s)", config.name, exc)
         cached = False
     return unit, "driver" if cached else "job"
 
 
-def _is_cached(unit: TaskUnit, config: Any, task_class: Any, is_acquired: Any, is_complete: Any) -> bool:
+def _is_cached(unit: TaskUnit, config: Any) -> bool:
     if unit.options.overwrite != "missing" or unit.to_stage < 2 or unit.encoder_spec is None:
         return False
     if config.force_download or config.force_encode or config.force_mlp or config.force_knn:
         return False
     if unit.from_stage <= 0 and not is_acquired(config):
         return False
-    task = task_class(config, options=unit.options)
+    task = XaresTask(config, options=unit.options)
     if unit.from_stage <= 1 and not all(
         is_complete(task.split_dir(s), task.store_key(s)) for s in config.data_splits()
     ):

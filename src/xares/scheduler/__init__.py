@@ -1,0 +1,71 @@
+"""How (task, encoder) units run: in this process, in worker processes, or as Slurm or Ray jobs.
+
+- unit.py: TaskUnit and run_unit, which every executor ends in;
+- base.py: the executors' options and interface, and the driver loop of the remote ones;
+- local (local.py): here, or in a pool of spawned worker processes, GPUs round-robin;
+- slurm (slurm.py): one Slurm job per unit through submitit, resubmitted when it dies;
+- ray (ray_executor.py): one Ray task per unit, on an existing cluster or a local one.
+
+make_executor is the one place that picks an executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from xares.scheduler.base import (
+    EXECUTORS,
+    Executor,
+    ExecutorError,
+    ExecutorOptions,
+    RayOptions,
+    SlurmOptions,
+    parse_key_value,
+)
+from xares.scheduler.local import LocalExecutor
+from xares.scheduler.ray_executor import RayExecutor
+from xares.scheduler.slurm import SlurmExecutor
+from xares.scheduler.unit import TaskUnit, run_unit
+from xares.task import TaskResult
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "ExecutorError",
+    "ExecutorOptions",
+    "RayOptions",
+    "SlurmOptions",
+    "TaskUnit",
+    "make_executor",
+    "parse_key_value",
+    "run_unit",
+    "run_units",
+]
+
+
+def make_executor(options: ExecutorOptions | None = None, *, max_jobs: int = 1) -> Executor:
+    """The one place that decides how units run: options.kind is local, slurm or ray.
+
+    A missing package or command is an ExecutorError that says what to install or where to run;
+    nothing falls back to another executor.
+    """
+    options = options or ExecutorOptions()
+    if options.kind == "local":
+        return LocalExecutor(max_jobs)
+    if options.kind == "slurm":
+        return SlurmExecutor(options)
+    if options.kind == "ray":
+        return RayExecutor(options)
+    raise ExecutorError(f"unknown executor {options.kind!r}; choose one of {', '.join(EXECUTORS)}.")
+
+
+def run_units(
+    units: list[TaskUnit],
+    *,
+    max_jobs: int = 1,
+    on_result: Callable[[TaskResult], None] | None = None,
+    executor: ExecutorOptions | None = None,
+) -> list[TaskResult]:
+    """Run every unit with the chosen executor (default: local; max_jobs <= 1 runs them here, one after
+    another, else in spawned workers) and return one TaskResult per unit."""
+    return make_executor(executor, max_jobs=max_jobs).run(units, on_result)
