@@ -29,7 +29,7 @@ from xares.faults import failpoint
 from xares.metrics import get_metric
 from xares.probes import get_probe
 from xares.probes.layers import mean_layer_weights, select_layers
-from xares.probes.linear import single_thread
+from xares.probes.training import single_thread
 from xares.report import PROTOCOLS, progress_mode
 from xares.stats import combine_seeds
 from xares.store import SplitEmbeddings, is_complete, load_split, read_manifest, write_json_atomic

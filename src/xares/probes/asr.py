@@ -302,10 +302,6 @@ def train_ctc_probe(
         return _fit_ctc(train, valid, test, settings, on_epoch)
 
 
-def _schedule(settings: CtcSettings | LlmSettings) -> Schedule:
-    return Schedule(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
-
-
 def _fit_ctc(
     train: Utterances,
     valid: Utterances | None,
@@ -364,7 +360,7 @@ def _fit_ctc(
         build,
         train_epoch,
         validate if valid is not None else None,
-        schedule=_schedule(settings),
+        schedule=Schedule.of(settings),
         better=SELECTION_METRIC.better,
         optimiser="torch",
         on_epoch=on_epoch,
@@ -561,7 +557,7 @@ def train_llm_probe(
         build,
         train_epoch,
         validate if valid is not None else None,
-        schedule=_schedule(settings),
+        schedule=Schedule.of(settings),
         better=SELECTION_METRIC.better,
         optimiser="torch",
         on_epoch=on_epoch,

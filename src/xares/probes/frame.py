@@ -331,12 +331,11 @@ def train_frame_probe(
     def validate(head: torch.nn.Module) -> float:
         return evaluate(predict_clips(head, valid.frames), valid.targets)
 
-    schedule = Schedule(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
     fitted = fit(
         build,
         train_epoch,
         validate if valid is not None else None,
-        schedule=schedule,
+        schedule=Schedule.of(settings),
         better=better,
         optimiser="torch",
         on_epoch=on_epoch,

@@ -102,13 +102,12 @@ def train_linear_probe(
     def validate(head: torch.nn.Module) -> float:
         return metric.compute(predict(head, valid[0]), valid[1])
 
-    schedule = Schedule(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
     with single_thread():
         fitted = fit(
             build,
             train_epoch,
             validate if valid is not None else None,
-            schedule=schedule,
+            schedule=Schedule.of(settings),
             better=metric.better,
             on_epoch=on_epoch,
         )

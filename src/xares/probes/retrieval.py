@@ -441,12 +441,11 @@ def train_retrieval_model(
     def validate(model: torch.nn.Module) -> float:
         return evaluate(model, valid_data)[SELECTION_METRIC.name]
 
-    schedule = Schedule(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
     fitted = fit(
         build,
         train_epoch,
         validate if valid_data is not None else None,
-        schedule=schedule,
+        schedule=Schedule.of(settings),
         better=SELECTION_METRIC.better,
         optimiser="torch",
         on_epoch=on_epoch,

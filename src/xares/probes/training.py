@@ -37,6 +37,11 @@ class Schedule:
     learning_rate: float
     seed: int
 
+    @classmethod
+    def of(cls, settings: Any) -> Schedule:
+        """The schedule of a head's settings (every head's settings hold epochs, learning_rate, seed)."""
+        return cls(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
+
 
 @dataclass
 class Fitted:
