@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from xares.probes import ProbeContext
 from xares.probes.clip import run_clip_probe
 from xares.store import SplitWriter, is_complete, load_split
 from xares.taskconfig import TaskConfig
@@ -88,18 +89,18 @@ def main() -> None:
 
     # as stage 2 runs them: the kNN in a thread beside the head's training
     started = time.perf_counter()
-    both = run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
+    both = run_clip_probe(config, loaded, ProbeContext(seed=42, hop_size_in_ms=10, sampling_rate=16000))
     both_seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
 
     # each alone, for the breakdown
     config.do_knn = False
     started = time.perf_counter()
-    run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
+    run_clip_probe(config, loaded, ProbeContext(seed=42, hop_size_in_ms=10, sampling_rate=16000))
     mlp_seconds = time.perf_counter() - started
     config.do_knn, config.do_mlp = True, False
     started = time.perf_counter()
-    run_clip_probe(config, loaded, seed=42, hop_size_in_ms=10)
+    run_clip_probe(config, loaded, ProbeContext(seed=42, hop_size_in_ms=10, sampling_rate=16000))
     knn_seconds = time.perf_counter() - started
 
     total = load_seconds + both_seconds

@@ -17,7 +17,7 @@ from xares import stats
 from xares.errors import DataError, LabelError, TaskConfigError
 from xares.metrics import get_metric
 from xares.metrics.wer import wer_inv, word_error_rate
-from xares.probes import get_probe
+from xares.probes import ProbeContext, get_probe
 from xares.probes.asr import (
     CharVocabulary,
     CtcSettings,
@@ -142,14 +142,18 @@ def asr_task(**fields) -> TaskConfig:
 
 def test_ctc_head_learns_a_synthetic_sequence_task_deterministically(synthetic_splits):
     config = asr_task(epochs=15, learning_rate=1e-2, batch_size_train=16, metric_args={"hidden": 64})
-    first = get_probe("asr")(config, synthetic_splits, seed=0, hop_size_in_ms=40)
+    first = get_probe("asr")(
+        config, synthetic_splits, ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000)
+    )
     assert first.mlp_score > 0.85 and first.knn_score is None and first.num_test_clips == 30
     (fold,) = first.folds
     assert fold["decoder"] == "ctc" and fold["frame_stack"] == 1 and fold["skipped_train"] == 0
     assert 0 <= fold["best_epoch"] < 15 and fold["valid_score"] > 0.85
     assert first.metrics["WER"] == pytest.approx(1 - first.mlp_score)
     assert fold["examples"][0]["reference"] == synthetic_splits["test"].samples[0]["meta"]["trans"]
-    again = run_asr_probe(config, synthetic_splits, seed=0, hop_size_in_ms=40)
+    again = run_asr_probe(
+        config, synthetic_splits, ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000)
+    )
     assert again.mlp_score == first.mlp_score
 
 
@@ -165,7 +169,7 @@ def test_per_clip_data_reproduces_wer_and_pairs_two_encoders(synthetic_splits):
     }
     clips = {}
     for label, splits in (("good", synthetic_splits), ("noise", noise)):
-        result = run_asr_probe(config, splits, seed=0, hop_size_in_ms=40)
+        result = run_asr_probe(config, splits, ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000))
         entry = stats.combine_seeds([result], [0], config)
         clips[label] = stats.TestClips.from_json(entry["per_clip"])
         assert clips[label].keys == [f"clip{i}" for i in range(30)]
@@ -201,13 +205,21 @@ def test_ctc_skips_clips_too_short_for_their_transcript(synthetic_splits, caplog
 def test_asr_probe_refuses_bad_transcripts_and_options(synthetic_splits):
     broken = dict(synthetic_splits, test=embeddings([np.zeros((5, 16))], [{"text": "no trans key"}]))
     with pytest.raises(LabelError, match="sample 'clip0'.*transcript"):
-        run_asr_probe(asr_task(epochs=1), broken, seed=0, hop_size_in_ms=40)
+        run_asr_probe(
+            asr_task(epochs=1), broken, ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000)
+        )
     with pytest.raises(TaskConfigError, match="'whisper' is not one of"):
         run_asr_probe(
-            asr_task(metric_args={"decoder": "whisper"}), synthetic_splits, seed=0, hop_size_in_ms=40
+            asr_task(metric_args={"decoder": "whisper"}),
+            synthetic_splits,
+            ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000),
         )
     with pytest.raises(TaskConfigError, match="hiden"):
-        run_asr_probe(asr_task(metric_args={"hiden": 3}), synthetic_splits, seed=0, hop_size_in_ms=40)
+        run_asr_probe(
+            asr_task(metric_args={"hiden": 3}),
+            synthetic_splits,
+            ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000),
+        )
 
 
 # ----- the public protocol with a tiny local LM -------------------------------------------------------
@@ -250,7 +262,7 @@ def test_llm_decoder_trains_the_adapter_and_generates(synthetic_splits, tmp_path
     config = asr_task(
         epochs=1, batch_size_train=4, metric_args={"decoder": "qwen", "llm": llm, "max_new_tokens": 8}
     )
-    result = run_asr_probe(config, small, seed=0, hop_size_in_ms=40)
+    result = run_asr_probe(config, small, ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000))
     (fold,) = result.folds
     assert fold["decoder"] == "qwen" and fold["best_epoch"] == 0 and result.num_test_clips == 8
     assert 0.0 <= result.mlp_score <= 1.0 and all(isinstance(e["hypothesis"], str) for e in fold["examples"])

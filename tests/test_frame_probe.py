@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from xares import stats
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics.segment import segment_f1
-from xares.probes import get_probe
+from xares.probes import ProbeContext, get_probe
 from xares.probes.frame import events_to_frames, label_frame_count, make_frame_targets, run_frame_probe
 from xares.report import load_results
 from xares.store import SplitEmbeddings, load_split, read_manifest
@@ -158,13 +158,17 @@ def test_targets_fit_the_stored_frames_and_a_wrong_hop_is_reported_once(caplog):
     split = separable_split(rng, 3)  # 201 stored frames for 200 label frames at 10 ms
     config = frame_config()
     with caplog.at_level(logging.WARNING, logger="xares.probes.frame"):
-        targets = make_frame_targets(config, "train", split, hop_size_in_ms=10, tolerance_frames=50)
+        targets = make_frame_targets(
+            config, "train", split, hop_size_in_ms=10, sampling_rate=RATE, tolerance_frames=50
+        )
     assert [t.shape for t in targets] == [(201, 3)] * 3 and not caplog.records
     assert not any(t[200].any() for t in targets)  # the padded frame is inactive
 
     # the encoder says 20 ms but stores 10 ms frames: 100 label frames against 201 encoder frames
     with caplog.at_level(logging.WARNING, logger="xares.probes.frame"):
-        targets = make_frame_targets(config, "train", split, hop_size_in_ms=20, tolerance_frames=25)
+        targets = make_frame_targets(
+            config, "train", split, hop_size_in_ms=20, sampling_rate=RATE, tolerance_frames=25
+        )
     assert [t.shape for t in targets] == [(201, 3)] * 3
     (record,) = caplog.records
     assert "3 of 3 clips" in record.getMessage() and "'train'" in record.getMessage()
@@ -172,7 +176,9 @@ def test_targets_fit_the_stored_frames_and_a_wrong_hop_is_reported_once(caplog):
 
     # trimming: the labels are longer than the stored frames
     short = in_memory_split([np.zeros((50, 8), np.float32)], [{"events": [[0.0, 2.0, 1]]}], [2 * RATE])
-    (trimmed,) = make_frame_targets(config, "test", short, hop_size_in_ms=10, tolerance_frames=500)
+    (trimmed,) = make_frame_targets(
+        config, "test", short, hop_size_in_ms=10, sampling_rate=RATE, tolerance_frames=500
+    )
     assert trimmed.shape == (50, 3) and trimmed[:, 1].all()
 
 
@@ -182,7 +188,9 @@ def test_crops_shift_events_to_the_crop_start():
         [np.zeros((100, 8), np.float32)] * 2, [{"events": [[0.5, 1.5, 2]]}] * 2, [RATE] * 2
     )
     split.samples[1]["crop"] = 1
-    first, second = make_frame_targets(config, "train", split, hop_size_in_ms=10, tolerance_frames=100)
+    first, second = make_frame_targets(
+        config, "train", split, hop_size_in_ms=10, sampling_rate=RATE, tolerance_frames=100
+    )
     assert first[:, 2].nonzero()[0].tolist() == list(range(50, 100))
     assert second[:, 2].nonzero()[0].tolist() == list(range(0, 50))
 
@@ -199,7 +207,12 @@ def test_label_failures_name_the_sample():
     split = separable_split(np.random.default_rng(1), 2)
     with pytest.raises(LabelError, match="sample 'clip000'.*KeyError"):
         make_frame_targets(
-            frame_config(label_processor=broken_labels), "valid", split, hop_size_in_ms=10, tolerance_frames=1
+            frame_config(label_processor=broken_labels),
+            "valid",
+            split,
+            hop_size_in_ms=10,
+            sampling_rate=RATE,
+            tolerance_frames=1,
         )
     with pytest.raises(LabelError, match="split 'valid'.*class index 7"):
         make_frame_targets(
@@ -207,10 +220,13 @@ def test_label_failures_name_the_sample():
             "valid",
             split,
             hop_size_in_ms=10,
+            sampling_rate=RATE,
             tolerance_frames=1,
         )
     with pytest.raises(TaskConfigError, match="sampling_rate"):
-        make_frame_targets(frame_config(encoder=None), "valid", split, hop_size_in_ms=10, tolerance_frames=1)
+        make_frame_targets(
+            frame_config(), "valid", split, hop_size_in_ms=10, sampling_rate=0, tolerance_frames=1
+        )
 
 
 # ----- the probe -----------------------------------------------------------------------------------
@@ -222,8 +238,12 @@ def test_the_probe_learns_a_separable_frame_task_and_is_deterministic():
         "test": separable_split(rng, 12),
     }
     assert get_probe("frame") is run_frame_probe
-    first = run_frame_probe(frame_config(), splits, seed=0, hop_size_in_ms=10)
-    second = run_frame_probe(frame_config(), splits, seed=0, hop_size_in_ms=10)
+    first = run_frame_probe(
+        frame_config(), splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE)
+    )
+    second = run_frame_probe(
+        frame_config(), splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE)
+    )
     assert first.mlp_score > 0.95 and first.knn_score is None and first.num_test_clips == 12
     assert first.metrics["frame_mAP"] > 0.95 and set(first.metrics) == {
         "segmentf1_macro",
@@ -239,8 +259,7 @@ def test_the_probe_learns_a_separable_frame_task_and_is_deterministic():
             metric="segmentf1_micro", metric_args={"segment_length_in_s": 0.1, "pos_weight": 10}, epochs=1
         ),
         splits,
-        seed=0,
-        hop_size_in_ms=10,
+        ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE),
     )
     assert micro.mlp_score == micro.metrics["segmentf1_micro"] and micro.folds[0]["best_epoch"] == 0
 
@@ -255,7 +274,9 @@ def test_per_class_scores_of_a_frame_task_carry_the_tasks_class_names():
         "test": separable_split(rng, 8),
     }
     names = [f"event {c}" for c in range(frame_config().output_dim)]
-    result = run_frame_probe(frame_config(class_names=names), splits, seed=0, hop_size_in_ms=10)
+    result = run_frame_probe(
+        frame_config(class_names=names), splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE)
+    )
     clips = merge_records([[f["per_clip"] for f in result.folds]], [0], [f["name"] for f in result.folds])
     table = per_class_scores(clips, "mlp_score")
     assert table is not None and table["names"] == names and len(table["f1"]) == len(names)
@@ -270,9 +291,13 @@ def test_the_probe_on_noise_features_is_not_better_than_chance():
     }
     for split in splits.values():  # replace the informative frames with noise, keep the labels
         split.frames = rng.standard_normal(split.frames.shape).astype(np.float16)
-    result = run_frame_probe(frame_config(), splits, seed=0, hop_size_in_ms=10)
+    result = run_frame_probe(
+        frame_config(), splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE)
+    )
     test = splits["test"]
-    targets = make_frame_targets(frame_config(), "test", test, hop_size_in_ms=10, tolerance_frames=50)
+    targets = make_frame_targets(
+        frame_config(), "test", test, hop_size_in_ms=10, sampling_rate=RATE, tolerance_frames=50
+    )
     all_positive = segment_f1(
         [np.ones_like(t) for t in targets],
         targets,
@@ -287,7 +312,7 @@ def test_k_fold_frame_tasks_hold_out_each_fold():
     rng = np.random.default_rng(4)
     splits = {fold: separable_split(rng, 12) for fold in (1, 2, 3)}
     config = frame_config(k_fold_splits=[1, 2, 3])
-    result = run_frame_probe(config, splits, seed=0, hop_size_in_ms=10)
+    result = run_frame_probe(config, splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE))
     assert [f["name"] for f in result.folds] == ["fold 1", "fold 2", "fold 3"]
     assert all(f["num_train"] == 24 and f["num_test"] == 12 for f in result.folds)
     assert result.mlp_score == pytest.approx(np.mean([f["mlp_score"] for f in result.folds]))
@@ -297,16 +322,23 @@ def test_k_fold_frame_tasks_hold_out_each_fold():
 def test_frame_probe_refuses_a_wrong_setup():
     splits = {s: separable_split(np.random.default_rng(5), 4) for s in ("train", "valid", "test")}
     with pytest.raises(TaskConfigError, match="BCEWithLogitsLoss"):
-        run_frame_probe(frame_config(criterion="CrossEntropyLoss"), splits, seed=0, hop_size_in_ms=10)
+        run_frame_probe(
+            frame_config(criterion="CrossEntropyLoss"),
+            splits,
+            ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE),
+        )
     with pytest.raises(TaskConfigError, match="pos_weight"):
         run_frame_probe(
             frame_config(metric_args={"segment_length_in_s": 1.0, "pos_weight": [1.0, 2.0]}),
             splits,
-            seed=0,
-            hop_size_in_ms=10,
+            ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE),
         )
     with pytest.raises(TaskConfigError, match="label_processor"):
-        run_frame_probe(frame_config(label_processor=None), splits, seed=0, hop_size_in_ms=10)
+        run_frame_probe(
+            frame_config(label_processor=None),
+            splits,
+            ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE),
+        )
 
 
 # ----- the offline scenes task ---------------------------------------------------------------------
@@ -379,7 +411,9 @@ def test_scenes_end_to_end_mel_is_far_above_random_and_chance(tmp_path):
     (test_dir,) = (tmp_path / "env/offline_scenes/embeddings").glob("MelEncoder-*/test")
     test = load_split(test_dir, read_manifest(test_dir)["key"])
     config = load_task_config(SCENES_TASK, ENCODER)
-    targets = make_frame_targets(config, "test", test, hop_size_in_ms=10, tolerance_frames=100)
+    targets = make_frame_targets(
+        config, "test", test, hop_size_in_ms=10, sampling_rate=RATE, tolerance_frames=100
+    )
     all_positive = segment_f1(
         [np.ones_like(t) for t in targets],
         targets,
@@ -418,7 +452,7 @@ def test_per_clip_data_reproduces_the_scores_and_pairs_two_encoders():
     config = frame_config()
     clips = {}
     for label, data in (("good", splits), ("noise", noise)):
-        result = run_frame_probe(config, data, seed=0, hop_size_in_ms=10)
+        result = run_frame_probe(config, data, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE))
         entry = stats.combine_seeds([result], [0], config)
         assert all("per_clip" not in fold for fold in entry["folds"])  # kept once, pooled
         clips[label] = stats.TestClips.from_json(entry["per_clip"])

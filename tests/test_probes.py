@@ -141,6 +141,7 @@ def test_metrics():
 
 
 def test_knn_beside_the_heads_training_scores_as_the_knn_alone(tmp_path):
+    from xares.probes import ProbeContext
     from xares.probes.clip import run_clip_probe
     from xares.store import SplitWriter, load_split
     from xares.taskconfig import TaskConfig
@@ -161,9 +162,11 @@ def test_knn_beside_the_heads_training_scores_as_the_knn_alone(tmp_path):
         writer.commit()
         splits[split] = load_split(tmp_path / split, {"split": split})
     config = TaskConfig(name="blobs", output_dim=4, epochs=3, label_processor=lambda meta: meta["label"])
-    both = run_clip_probe(config, splits, seed=0, hop_size_in_ms=10)  # kNN in a thread beside the MLP
+    both = run_clip_probe(
+        config, splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000)
+    )  # kNN in a thread beside the MLP
     config.do_mlp = False
-    alone = run_clip_probe(config, splits, seed=0, hop_size_in_ms=10)
+    alone = run_clip_probe(config, splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000))
     assert both.mlp_score is not None and alone.mlp_score is None
     assert both.knn_score == alone.knn_score
     labels = np.array([r["meta"]["label"] for r in splits["train"].samples])

@@ -22,7 +22,7 @@ from xares.data.shards import iter_shard
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics import get_metric
 from xares.metrics.retrieval import retrieval_metrics, retrieval_metrics_from_similarity
-from xares.probes import get_probe
+from xares.probes import ProbeContext, get_probe
 from xares.probes.retrieval import (
     HuggingFaceTokenizer,
     WordTokenizer,
@@ -247,7 +247,7 @@ def test_a_locally_saved_transformers_tokenizer_is_used(tmp_path):
     assert tokenizer.description == f"transformers:{path}"
     # and it also drives a whole probe run: the fold records it
     splits = synthetic_splits(0, words=("dog", "cat", "a"))
-    result = run_retrieval_probe(config, splits, seed=0, hop_size_in_ms=10)
+    result = run_retrieval_probe(config, splits, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000))
     assert result.folds[0]["tokenizer"] == f"transformers:{path}" and result.folds[0]["vocab_size"] == 8
 
 
@@ -301,8 +301,12 @@ def synthetic_splits(seed: int, *, scramble: bool = False, words: tuple[str, ...
 def test_the_probe_learns_paired_data_is_deterministic_and_at_chance_on_noise():
     assert get_probe("contrastive") is run_retrieval_probe
     config = contrastive_config()
-    first = run_retrieval_probe(config, synthetic_splits(1), seed=3, hop_size_in_ms=10)
-    again = run_retrieval_probe(config, synthetic_splits(1), seed=3, hop_size_in_ms=10)
+    first = run_retrieval_probe(
+        config, synthetic_splits(1), ProbeContext(seed=3, hop_size_in_ms=10, sampling_rate=16000)
+    )
+    again = run_retrieval_probe(
+        config, synthetic_splits(1), ProbeContext(seed=3, hop_size_in_ms=10, sampling_rate=16000)
+    )
     fold = first.folds[0]
     chance = fold["chance_score"]
     assert chance == pytest.approx((3 / 96 + 1 / 32) / 2)
@@ -311,7 +315,11 @@ def test_the_probe_learns_paired_data_is_deterministic_and_at_chance_on_noise():
     assert first.mlp_score == again.mlp_score and first.folds == again.folds
     assert fold["tokenizer"].startswith("words") and fold["num_test"] == first.num_test_clips == 32
     assert fold["num_test_texts"] == 96 and fold["num_train_pairs"] == 576 and 0 <= fold["best_epoch"] < 6
-    noise = run_retrieval_probe(config, synthetic_splits(1, scramble=True), seed=3, hop_size_in_ms=10)
+    noise = run_retrieval_probe(
+        config,
+        synthetic_splits(1, scramble=True),
+        ProbeContext(seed=3, hop_size_in_ms=10, sampling_rate=16000),
+    )
     assert noise.mlp_score < 0.08
 
 
@@ -331,7 +339,9 @@ def test_crops_are_merged_into_one_clip_and_captions_are_checked():
         with pytest.raises(LabelError, match="k1"):
             retrieval_split(config, "test", fake_split(np.ones((1, 2)), [bad], keys=["k1"]))
     with pytest.raises(TaskConfigError, match="output_dim"):
-        run_retrieval_probe(contrastive_config(output_dim=0), {}, seed=0, hop_size_in_ms=10)
+        run_retrieval_probe(
+            contrastive_config(output_dim=0), {}, ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000)
+        )
 
 
 def test_per_clip_data_reproduces_every_score_and_pairs_two_encoders():
@@ -339,7 +349,9 @@ def test_per_clip_data_reproduces_every_score_and_pairs_two_encoders():
     clips = {}
     for label, scramble in (("good", False), ("noise", True)):
         splits = synthetic_splits(1, scramble=scramble)
-        result = run_retrieval_probe(config, splits, seed=3, hop_size_in_ms=10)
+        result = run_retrieval_probe(
+            config, splits, ProbeContext(seed=3, hop_size_in_ms=10, sampling_rate=16000)
+        )
         entry = stats.combine_seeds([result], [3], config)
         clips[label] = stats.TestClips.from_json(entry["per_clip"])
         assert clips[label].keys == [s["key"] for s in splits["test"].samples]  # one item per clip

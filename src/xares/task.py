@@ -27,10 +27,10 @@ from xares.encoder import EncoderInfo, describe_encoder, import_file
 from xares.errors import EncoderError, TaskConfigError
 from xares.faults import failpoint
 from xares.metrics import get_metric
-from xares.probes import get_probe
+from xares.probes import ProbeContext, ProbeFunction, get_probe, split_arrangements
 from xares.probes.layers import mean_layer_weights, select_layers
 from xares.probes.training import single_thread
-from xares.report import PROTOCOLS, progress_mode
+from xares.report import PROTOCOLS, progress, progress_mode
 from xares.stats import combine_seeds
 from xares.store import SplitEmbeddings, is_complete, load_split, read_manifest, write_json_atomic
 from xares.taskconfig import TaskConfig
@@ -302,21 +302,12 @@ class XaresTask:
                 splits = {s: self._drop_unreadable_labels(s, data, skipped) for s, data in splits.items()}
             num_layers = next(iter(splits.values())).num_layers
             splits = select_layers(splits, config.layer, task=config.name)
-            hop = float(config.metric_args.get("hop_size_in_ms") or self.encoder_info.hop_size_in_ms)
             # Heads are small matrices: extra threads only add wake-ups, and on a busy machine spinning
             # threads slow each step ~30x. The clip probe keeps them for its kNN matrix products.
             threads = contextlib.nullcontext() if config.task_type == "clip" else single_thread()
             probe = get_probe(config.task_type)
-            protocol = (
-                {"protocol": self.options.protocol}
-                if "protocol" in inspect.signature(probe).parameters
-                else {}
-            )
             with threads:
-                outcomes = [
-                    probe(config, splits, seed=seed, hop_size_in_ms=hop, **protocol)
-                    for seed in self.result.seeds
-                ]
+                outcomes = [self._probe_with_seed(probe, splits, seed) for seed in self.result.seeds]
             scores = {**combine_seeds(outcomes, self.result.seeds, config), "skipped": skipped}
             scores.update(
                 layer=config.layer, num_layers=num_layers, layer_weights=mean_layer_weights(scores["folds"])
@@ -334,6 +325,19 @@ class XaresTask:
             self._apply_scores(scores)
         self.result.timings["probe"] = round(time.perf_counter() - started, 3)
         return self.result
+
+    def _probe_with_seed(self, probe: ProbeFunction, splits: dict[Any, SplitEmbeddings], seed: int):
+        config, info = self.config, self.encoder_info
+        epochs = len(split_arrangements(config)) * config.epochs if config.do_mlp else None
+        with progress(f"probe {config.name} (seed {seed})", epochs, "epochs") as bar:
+            context = ProbeContext(
+                seed=seed,
+                hop_size_in_ms=float(config.metric_args.get("hop_size_in_ms") or info.hop_size_in_ms),
+                sampling_rate=float(info.sampling_rate),
+                protocol=self.options.protocol,
+                on_epoch=bar.advance,
+            )
+            return probe(config, splits, context)
 
     def _drop_unreadable_labels(
         self, split: Any, data: SplitEmbeddings, skipped: list[str]

@@ -1,7 +1,9 @@
 """Probes: embedding store -> scores. One module per task type; this module picks the right one.
 
-Every probe has the signature `probe(config, splits, *, seed, hop_size_in_ms) -> ProbeResult`, where
-`splits` maps each split (or fold) of the task to its SplitEmbeddings. Probes never touch audio.
+Every probe has the signature `probe(config, splits, context) -> ProbeResult`, where `splits` maps
+each split (or fold) of the task to its SplitEmbeddings and `context` (a ProbeContext) holds all a
+probe may know beyond its task: the seed, the encoder's hop and sampling rate, the protocol, the
+device and the progress hook. Probes never touch audio and never read `config.encoder`.
 """
 
 from __future__ import annotations
@@ -15,14 +17,28 @@ import numpy as np
 
 from xares.errors import LabelError, TaskConfigError
 
-# task_type -> "module:function"; modules are imported on first use, so a task type's optional
-# dependencies (transformers for the public ASR protocol, say) are only needed by its tasks.
-PROBES: dict[str, str] = {
+# The task-type registry: task_type -> "module:function". Modules are imported on first use, so a
+# task type's optional dependencies (transformers for the public ASR protocol, say) are only needed by
+# its tasks. The upstream name "contrastive" means audio-text retrieval trained with a contrastive
+# loss, hence its module's name.
+TASK_TYPES: dict[str, str] = {
     "clip": "xares.probes.clip:run_clip_probe",
     "frame": "xares.probes.frame:run_frame_probe",
     "contrastive": "xares.probes.retrieval:run_retrieval_probe",
     "asr": "xares.probes.asr:run_asr_probe",
 }
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """What a probe may know besides its task and embeddings, passed the same way to every probe."""
+
+    seed: int
+    hop_size_in_ms: float  # the encoder's, or the task's metric_args override
+    sampling_rate: float  # the encoder's: frame tasks turn clip lengths into label frames with it
+    protocol: str = "published"  # see xares.protocols
+    device: str | None = None  # where heads train; None: each head's default (ASR: CUDA when present)
+    on_epoch: Callable[[], None] | None = None  # called after every trained epoch (progress display)
 
 
 @dataclass
@@ -82,9 +98,9 @@ ProbeFunction = Callable[..., ProbeResult]
 
 
 def get_probe(task_type: str) -> ProbeFunction:
-    if task_type not in PROBES:
+    if task_type not in TASK_TYPES:
         raise TaskConfigError(
-            f"no probe for task_type {task_type!r}; this X-ARES has probes for {sorted(PROBES)}."
+            f"no probe for task_type {task_type!r}; this X-ARES has probes for {sorted(TASK_TYPES)}."
         )
-    module_name, _, function = PROBES[task_type].partition(":")
+    module_name, _, function = TASK_TYPES[task_type].partition(":")
     return getattr(importlib.import_module(module_name), function)

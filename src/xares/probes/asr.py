@@ -42,7 +42,7 @@ import torch
 from xares.errors import DataError, LabelError, TaskConfigError
 from xares.metrics import get_metric
 from xares.metrics.wer import wer_inv, word_error_rate
-from xares.probes import ProbeResult, split_arrangements
+from xares.probes import ProbeContext, ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
 from xares.probes.training import Schedule, fit, single_thread
 from xares.stats import asr_record, clip_keys
@@ -580,7 +580,7 @@ def _mix_details(module: torch.nn.Module) -> dict[str, Any]:
 
 
 # ----- the probe ----------------------------------------------------------------------------------------
-def _options(config: TaskConfig) -> dict[str, Any]:
+def _options(config: TaskConfig, context: ProbeContext) -> dict[str, Any]:
     options = dict(config.metric_args)
     unknown = sorted(set(options) - set(ASR_ARGUMENTS))
     if unknown:
@@ -594,21 +594,21 @@ def _options(config: TaskConfig) -> dict[str, Any]:
             f"task {config.name!r}: metric_args['decoder']={decoder!r} is not one of {list(DECODERS)}."
         )
     options["decoder"] = decoder
-    options.setdefault("device", "cuda" if torch.cuda.is_available() else "cpu")
+    options.setdefault("device", context.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return options
 
 
 def run_asr_probe(
-    config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: int, hop_size_in_ms: float
+    config: TaskConfig, splits: dict[Any, SplitEmbeddings], context: ProbeContext
 ) -> ProbeResult:
     """Train the chosen decoder on every train/test arrangement and score its test transcripts."""
-    options = _options(config)
+    options = _options(config, context)
     texts = {split: make_transcripts(config, split, data) for split, data in splits.items()}
     common = dict(
         epochs=config.epochs,
         learning_rate=config.learning_rate,
         batch_size=config.batch_size_train,
-        seed=seed,
+        seed=context.seed,
         device=options["device"],
     )
     train_fn: Callable[..., AsrOutcome]
@@ -616,7 +616,7 @@ def run_asr_probe(
         settings: Any = CtcSettings(
             **common,
             hidden=int(options.get("hidden", 192)),
-            frame_stack=int(options.get("frame_stack") or default_frame_stack(hop_size_in_ms)),
+            frame_stack=int(options.get("frame_stack") or default_frame_stack(context.hop_size_in_ms)),
             dropout=float(options.get("dropout", 0.1)),
         )
         train_fn = train_ctc_probe
@@ -637,7 +637,7 @@ def run_asr_probe(
     for label, train_splits, valid_split, test_split in split_arrangements(config):
         train, test = utterances(train_splits), utterances([test_split])
         valid = utterances([valid_split]) if valid_split is not None else None
-        outcome = train_fn(train, valid, test, settings)
+        outcome = train_fn(train, valid, test, settings, on_epoch=context.on_epoch)
         fold: dict[str, Any] = {
             "name": label,
             "num_train": len(train),

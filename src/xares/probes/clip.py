@@ -4,7 +4,7 @@ Labels are made here from each clip's stored JSON by the task's label_processor,
 processor never forces a re-encode. k-fold tasks hold out each fold in turn; their score is the plain
 mean over folds, as published.
 
-Protocols (`protocol=`, see xares.report.PROTOCOLS):
+Protocols (`context.protocol`, see xares.protocols):
 
 - "published": the documented kNN (each clip normalised over its dimensions) and model selection as
   published: the epoch is chosen on the validation split, which for k-fold tasks is the held-out
@@ -32,10 +32,9 @@ import torch
 
 from xares.errors import LabelError
 from xares.metrics import get_metric
-from xares.probes import ProbeResult, read_label, split_arrangements
+from xares.probes import ProbeContext, ProbeResult, read_label, split_arrangements
 from xares.probes.knn import knn_class_scores
 from xares.probes.linear import LinearProbeSettings, train_linear_probe
-from xares.report import progress
 from xares.stats import ClipRecord, classification_scores, clip_keys, head_scores, infer_class_names
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -196,14 +195,10 @@ def _class_names(
 
 
 def run_clip_probe(
-    config: TaskConfig,
-    splits: dict[Any, SplitEmbeddings],
-    *,
-    seed: int,
-    hop_size_in_ms: float,
-    protocol: str = "published",
+    config: TaskConfig, splits: dict[Any, SplitEmbeddings], context: ProbeContext
 ) -> ProbeResult:
     """Train and score the linear head (and kNN where meaningful) on every train/test arrangement."""
+    protocol = context.protocol
     if protocol not in ("published", "strict", "xares-0.1.3"):
         raise ValueError(f"protocol must be published, strict or xares-0.1.3, got {protocol!r}")
     metric = get_metric(config.metric)
@@ -214,7 +209,7 @@ def run_clip_probe(
         learning_rate=config.learning_rate,
         batch_size=config.batch_size_train,
         criterion=config.criterion,
-        seed=seed,
+        seed=context.seed,
     )
     use_knn = config.do_knn and config.criterion == "CrossEntropyLoss"
     # a classifier scored by another metric (EER) also reports its accuracy
@@ -229,31 +224,29 @@ def run_clip_probe(
     class_names = _class_names(config, splits, targets, output_dim)
 
     folds = []
-    total_epochs = len(arrangements) * config.epochs if config.do_mlp else None
-    with progress(f"probe {config.name} (seed {seed})", total_epochs, "epochs") as bar:
-        for arrangement in arrangements:
-            fold = _score_arrangement(
-                config,
-                arrangement,
-                splits,
-                targets,
-                output_dim=output_dim,
-                settings=settings,
-                metric=metric,
-                use_knn=use_knn,
-                extra_accuracy=extra_accuracy,
-                extra_regression=extra_regression,
-                protocol=protocol,
-                on_epoch=bar.advance,
-            )
-            fold["per_clip"].class_names = class_names
-            folds.append(fold)
-            logger.info(
-                "%s %s: %s",
-                config.name,
-                arrangement.label,
-                {k: v for k, v in fold.items() if k not in ("name", "per_clip")},
-            )
+    for arrangement in arrangements:
+        fold = _score_arrangement(
+            config,
+            arrangement,
+            splits,
+            targets,
+            output_dim=output_dim,
+            settings=settings,
+            metric=metric,
+            use_knn=use_knn,
+            extra_accuracy=extra_accuracy,
+            extra_regression=extra_regression,
+            protocol=protocol,
+            on_epoch=context.on_epoch,
+        )
+        fold["per_clip"].class_names = class_names
+        folds.append(fold)
+        logger.info(
+            "%s %s: %s",
+            config.name,
+            arrangement.label,
+            {k: v for k, v in fold.items() if k not in ("name", "per_clip")},
+        )
 
     return ProbeResult.from_folds(folds, (("accuracy",) if extra_accuracy else ()) + extra_regression)
 

@@ -53,7 +53,7 @@ import torch
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics import Metric, get_metric
 from xares.metrics.segment import frame_average_precision, segment_f1, segment_window
-from xares.probes import ProbeResult, split_arrangements
+from xares.probes import ProbeContext, ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
 from xares.probes.linear import LinearHead
 from xares.probes.training import Schedule, fit
@@ -122,22 +122,13 @@ def fit_length(targets: np.ndarray, num_frames: int) -> np.ndarray:
     return np.pad(targets, ((0, num_frames - targets.shape[0]), (0, 0)))
 
 
-def _sampling_rate(config: TaskConfig) -> float:
-    rate = getattr(config.encoder, "sampling_rate", None)
-    if rate is None:
-        raise TaskConfigError(
-            f"task {config.name!r}: a frame task turns clip durations into label frames and needs the "
-            "encoder's sampling_rate; set the TaskConfig's encoder."
-        )
-    return float(rate)
-
-
 def make_frame_targets(
     config: TaskConfig,
     split: Any,
     data: SplitEmbeddings,
     *,
     hop_size_in_ms: float,
+    sampling_rate: float,
     tolerance_frames: int,
 ) -> list[np.ndarray]:
     """Each clip's 0/1 targets [T_i, C] (uint8), T_i its stored frame count; a failure names the sample."""
@@ -146,7 +137,12 @@ def make_frame_targets(
             f"task {config.name!r}: a frame task needs a label_processor that returns the clip's events "
             "as [(onset_s, offset_s, class_index), ...]."
         )
-    rate = _sampling_rate(config)
+    if not (sampling_rate and sampling_rate > 0):
+        raise TaskConfigError(
+            f"task {config.name!r}: a frame task turns clip durations into label frames and needs the "
+            f"encoder's sampling_rate (a positive number of Hz); got {sampling_rate!r}."
+        )
+    rate = float(sampling_rate)
     num_classes = int(config.output_dim)
     crop_seconds = float(config.crop_length or 0.0)
     targets: list[np.ndarray] = []
@@ -390,9 +386,10 @@ def secondary_metrics(
 
 
 def run_frame_probe(
-    config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: int, hop_size_in_ms: float
+    config: TaskConfig, splits: dict[Any, SplitEmbeddings], context: ProbeContext
 ) -> ProbeResult:
     """Train and score the per-frame linear head on every train/test arrangement of a frame task."""
+    hop_size_in_ms = context.hop_size_in_ms
     if config.criterion != "BCEWithLogitsLoss":
         raise TaskConfigError(
             f"task {config.name!r}: frame tasks are multi-label per frame and train with "
@@ -412,7 +409,7 @@ def run_frame_probe(
         epochs=config.epochs,
         learning_rate=config.learning_rate,
         batch_size=config.batch_size_train,
-        seed=seed,
+        seed=context.seed,
         pos_weight=config.metric_args.get("pos_weight"),
     )
     _pos_weight(settings.pos_weight, int(config.output_dim))  # refuse a bad value before any work
@@ -420,7 +417,14 @@ def run_frame_probe(
     clips = {
         split: load_clips(
             data,
-            make_frame_targets(config, split, data, hop_size_in_ms=hop_size_in_ms, tolerance_frames=window),
+            make_frame_targets(
+                config,
+                split,
+                data,
+                hop_size_in_ms=hop_size_in_ms,
+                sampling_rate=context.sampling_rate,
+                tolerance_frames=window,
+            ),
         )
         for split, data in splits.items()
     }
@@ -438,6 +442,7 @@ def run_frame_probe(
                 evaluate=evaluate,
                 better=metric.better,
                 settings=settings,
+                on_epoch=context.on_epoch,
             )
             fold.update(
                 mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score

@@ -63,7 +63,7 @@ import torch
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics import get_metric
 from xares.metrics.retrieval import retrieval_metrics_from_similarity, similarities
-from xares.probes import ProbeResult, read_label, split_arrangements
+from xares.probes import ProbeContext, ProbeResult, read_label, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
 from xares.probes.training import Schedule, fit
 from xares.stats import ClipRecord, clip_keys, retrieval_record
@@ -481,15 +481,14 @@ def chance_recall_at_1(data: RetrievalSplit) -> float:
 
 
 def run_retrieval_probe(
-    config: TaskConfig, splits: dict[Any, SplitEmbeddings], *, seed: int, hop_size_in_ms: float
+    config: TaskConfig, splits: dict[Any, SplitEmbeddings], context: ProbeContext
 ) -> ProbeResult:
     """Train and score the retrieval model on every train/test arrangement of the task."""
-    del hop_size_in_ms  # pooled clip embeddings only: the frame rate does not matter here
     settings = RetrievalSettings(
         epochs=config.epochs,
         learning_rate=config.learning_rate,
         batch_size=config.batch_size_train,
-        seed=seed,
+        seed=context.seed,
         hidden=_positive_size(config, config.metric_args.get("hidden_dim"), "metric_args['hidden_dim']"),
         out=_positive_size(config, config.output_dim, "output_dim"),
     )
@@ -514,7 +513,9 @@ def run_retrieval_probe(
         if config.do_mlp:
             tokenizer = build_tokenizer(config, train.captions)
             logger.info("%s %s: tokenizer %s", config.name, label, tokenizer.description)
-            outcome = train_retrieval_model(train, valid, test, tokenizer=tokenizer, settings=settings)
+            outcome = train_retrieval_model(
+                train, valid, test, tokenizer=tokenizer, settings=settings, on_epoch=context.on_epoch
+            )
             fold.update(
                 mlp_score=outcome.metrics["recallatk_r1"],
                 best_epoch=outcome.best_epoch,
