@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import inspect
-import json
 import logging
 import shutil
 import time
@@ -20,6 +17,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from xares import score_cache
 from xares.acquire import acquire
 from xares.data.shards import find_shards
 from xares.encode import EncodeOptions, encode_split
@@ -32,23 +30,14 @@ from xares.probes.layers import mean_layer_weights, select_layers
 from xares.probes.training import single_thread
 from xares.report import PROTOCOLS, progress, progress_mode
 from xares.stats import combine_seeds
-from xares.store import SplitEmbeddings, is_complete, load_split, read_manifest, write_json_atomic
-from xares.taskconfig import TaskConfig
+from xares.store import SplitEmbeddings, is_complete, load_split, read_manifest
+from xares.taskconfig import TaskConfig, unused_fields_set
 
 __all__ = ["TaskConfig", "XaresTask", "TaskResult", "RunOptions", "load_task_config"]
 
 logger = logging.getLogger(__name__)
 
 OVERWRITE_POLICIES = ("missing", "probe", "all")
-PROBE_SETTINGS = (
-    "task_type",
-    "criterion",
-    "epochs",
-    "learning_rate",
-    "batch_size_train",
-    "knn_k",
-    "knn_temperature",
-)
 
 
 @dataclass(frozen=True)
@@ -128,16 +117,9 @@ def load_task_config(path: str | Path, encoder: Any, *, env_root: str | Path | N
         )
     if env_root is not None:
         config.env_root = env_root
+    for name, reason in unused_fields_set(config).items():
+        logger.info("%s sets %s, an upstream field X-ARES accepts but does not use: %s", path, name, reason)
     return config
-
-
-def _callable_identity(function: Any) -> str:
-    if function is None:
-        return "default"
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        return getattr(function, "__qualname__", repr(function))
 
 
 class XaresTask:
@@ -169,7 +151,7 @@ class XaresTask:
             seed=config.seed,
             protocol=self.options.protocol,
             seeds=[config.seed + i for i in range(self.options.seeds)],
-            probe={k: getattr(config, k) for k in PROBE_SETTINGS},
+            probe={k: getattr(config, k) for k in score_cache.RECORDED_PROBE_FIELDS},
             layer=config.layer,
         )
 
@@ -205,46 +187,17 @@ class XaresTask:
         }
 
     def score_path(self) -> Path:
-        config = self.config
-        identity = {
-            "encoder": self.encoder_info.fingerprint,
-            "task_data": config.data_fingerprint(),
-            "stores": {str(s): read_manifest(self.split_dir(s)) for s in config.data_splits()},
-            "probe": {
-                k: getattr(config, k)
-                for k in (
-                    "task_type",
-                    "output_dim",
-                    "metric",
-                    "criterion",
-                    "epochs",
-                    "learning_rate",
-                    "batch_size_train",
-                    "do_mlp",
-                    "do_knn",
-                    "knn_k",
-                    "knn_temperature",
-                    "seed",
-                    "train_split",
-                    "valid_split",
-                    "test_split",
-                )
-            },
-            "metric_args": {k: v for k, v in config.metric_args.items() if k != "hop_size_in_ms"},
-            "hop_size_in_ms": self.encoder_info.hop_size_in_ms,
-            "folds": [str(f) for f in config.k_fold_splits or []],
-            "label_processor": _callable_identity(config.label_processor),
-            "skip_bad_samples": self.options.skip_bad_samples,
-            "protocol": self.options.protocol,
-            "seeds": self.result.seeds,
-            # the store holds every layer; only the heads (hence the scores) depend on the choice
-            **({"layer": config.layer} if config.layer is not None else {}),
-            **({"class_names": list(config.class_names)} if config.class_names else {}),
-            # 2: caches with per-clip test data of clip tasks; 3: of frame, contrastive and ASR tasks too
-            "scores_format": 3,
-        }
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-        return config.task_dir / "scores" / self.encoder_info.store_name / f"{digest[:16]}.json"
+        """Where this task's scores are cached (xares.score_cache) under this run's options."""
+        key = score_cache.score_key(
+            self.config,
+            encoder_fingerprint=self.encoder_info.fingerprint,
+            hop_size_in_ms=self.encoder_info.hop_size_in_ms,
+            stores={str(s): read_manifest(self.split_dir(s)) for s in self.config.data_splits()},
+            skip_bad_samples=self.options.skip_bad_samples,
+            protocol=self.options.protocol,
+            seeds=self.result.seeds,
+        )
+        return score_cache.entry_path(self.config, self.encoder_info.store_name, key)
 
     # ----- stages ---------------------------------------------------------------------------
     def acquire(self) -> None:
@@ -291,8 +244,8 @@ class XaresTask:
         config = self.config
         path = self.score_path()
         force = self.options.overwrite in ("probe", "all") or config.force_mlp or config.force_knn
-        if path.is_file() and not force:
-            cached = json.loads(path.read_text(encoding="utf-8"))
+        cached = None if force else score_cache.read_entry(path)
+        if cached is not None:
             self._apply_scores(cached)
             self.result.cached = True
         else:
@@ -321,7 +274,7 @@ class XaresTask:
                     scores["selection"],
                 )
             failpoint("probe.scored")
-            write_json_atomic(path, scores)
+            score_cache.write_entry(path, scores)
             self._apply_scores(scores)
         self.result.timings["probe"] = round(time.perf_counter() - started, 3)
         return self.result
@@ -362,18 +315,8 @@ class XaresTask:
         return data if len(keep) == len(data) else data.subset(keep)
 
     def _apply_scores(self, scores: dict[str, Any]) -> None:
-        self.result.mlp_score = scores["mlp_score"]
-        self.result.knn_score = scores["knn_score"]
-        self.result.num_test_clips = scores["num_test_clips"]
-        self.result.folds = scores["folds"]
-        self.result.metrics = scores.get("metrics", {})
-        self.result.skipped = scores.get("skipped", [])
-        self.result.seed_scores = scores.get("seed_scores", {})
-        self.result.selection = scores.get("selection", "")
-        self.result.selection_on_test = scores.get("selection_on_test")
-        self.result.per_clip = scores.get("per_clip")
-        self.result.num_layers = scores.get("num_layers", 1)
-        self.result.layer_weights = scores.get("layer_weights")
+        for name, value in score_cache.entry_fields(scores).items():
+            setattr(self.result, name, value)
         if self.config.eval_weight is None:
             self.result.eval_weight = scores["num_test_clips"]
 

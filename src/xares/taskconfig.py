@@ -2,7 +2,9 @@
 
 Field names follow the public X-ARES task files so those files run unchanged. A misspelt or unknown
 field is an error that names it and suggests the closest real one: a silently ignored `epoch=50`
-would change the published protocol without anyone noticing.
+would change the published protocol without anyone noticing. The few upstream fields X-ARES has
+no use for are accepted and tagged `unused` with the reason; loading a task file that sets one
+logs which and why (xares.task.load_task_config).
 """
 
 from __future__ import annotations
@@ -37,10 +39,27 @@ CriterionName = Literal[
 LOWER_IS_BETTER = frozenset({"EER", "MAE", "MSE"})
 
 
+# Which fields make up the caches' keys, declared here once. DATA: the audio in each split and how it
+# is cut (TaskConfig.data_fingerprint, part of the embedding store's and the score cache's keys).
+# PROBE: enters the score cache's key as it is (xares.score_cache); PROBE_RECORDED: also recorded in
+# results.json's "probe" block; PROBE_OWN_FORM: enters the score key in a form of its own (a callable
+# by its source, fold names as strings, metric_args without the hop). unused(reason): an upstream
+# field accepted so that public task files run unchanged, which nothing in X-ARES reads.
+DATA = {"data_key": True}
+PROBE = {"score_key": "probe"}
+PROBE_RECORDED = {"score_key": "probe", "recorded": True}
+PROBE_AND_DATA = {**DATA, **PROBE}
+PROBE_OWN_FORM = {"score_key": "own"}
+
+
+def unused(reason: str) -> dict[str, str]:
+    return {"unused": reason}
+
+
 @dataclass
 class _TaskFields:
     # identity
-    name: str = ""
+    name: str = field(default="", metadata=DATA)
     formal_name: str | None = None
     domain: str = ""
     private: bool = False
@@ -53,53 +72,88 @@ class _TaskFields:
     force_encode: bool = False
     force_mlp: bool = False
     force_knn: bool = False
-    use_mini_dataset: bool = False
+    use_mini_dataset: bool = field(default=False, metadata=DATA)
     pretrained_dependencies: list[str] | None = None
     # splits
-    train_split: str | None = "train"
-    valid_split: str | None = "valid"
-    test_split: str | None = "test"
-    k_fold_splits: list[Any] | None = None
-    audio_tar_name_of_split: dict[Any, str] = field(default_factory=dict)
-    mini_audio_tar_name_of_split: dict[Any, str] = field(default_factory=dict)
-    encoded_tar_name_of_split: dict[Any, str] = field(default_factory=dict)
+    train_split: str | None = field(default="train", metadata=PROBE_AND_DATA)
+    valid_split: str | None = field(default="valid", metadata=PROBE_AND_DATA)
+    test_split: str | None = field(default="test", metadata=PROBE_AND_DATA)
+    k_fold_splits: list[Any] | None = field(default=None, metadata={**DATA, **PROBE_OWN_FORM})
+    audio_tar_name_of_split: dict[Any, str] = field(default_factory=dict, metadata=DATA)
+    mini_audio_tar_name_of_split: dict[Any, str] = field(default_factory=dict, metadata=DATA)
+    encoded_tar_name_of_split: dict[Any, str] = field(
+        default_factory=dict,
+        metadata=unused("embeddings are kept in X-ARES's own store, not in tar shards"),
+    )
     # encoding
     encoder: Any = None
-    crop_length: float | None = None
+    crop_length: float | None = field(default=None, metadata=DATA)
     batch_size_encode: int = 16
-    num_encoder_workers: int = 4
-    save_encoded_per_batches: int = 2000
+    num_encoder_workers: int = field(
+        default=4, metadata=unused("the encode stage decodes in its own worker processes (--decode-workers)")
+    )
+    save_encoded_per_batches: int = field(
+        default=2000, metadata=unused("the store writes one array file per split, not per batch count")
+    )
     # labels and the head
-    label_processor: Callable[[dict], Any] | None = None
-    merge_processor: Callable[..., Any] | None = None
-    task_type: TaskType = "clip"
-    output_dim: int | None = None
-    metric: MetricName = "accuracy"
+    label_processor: Callable[[dict], Any] | None = field(default=None, metadata=PROBE_OWN_FORM)
+    merge_processor: Callable[..., Any] | None = field(
+        default=None, metadata=unused("no task merges samples; nothing calls it")
+    )
+    task_type: TaskType = field(default="clip", metadata=PROBE_RECORDED)
+    output_dim: int | None = field(default=None, metadata=PROBE)
+    metric: MetricName = field(default="accuracy", metadata=PROBE)
     # names of the output_dim classes, for per-class scores and confusion matrices; None: read from
     # the clips' JSON where a field names each class, else "class <index>"
-    class_names: list[str] | None = None
-    metric_args: dict[str, Any] = field(default_factory=dict)
-    criterion: CriterionName = "CrossEntropyLoss"
-    epochs: int = 10
-    learning_rate: float = 1e-3
-    batch_size_train: int = 32
-    batch_size_valid: int | None = None
-    num_training_workers: int = 0
-    num_validation_workers: int = 0
-    sort_by_length: bool = False
-    do_mlp: bool = True
-    do_knn: bool = True
-    knn_k: int = 10
-    knn_temperature: float = 0.07
+    class_names: list[str] | None = field(default=None, metadata=PROBE_OWN_FORM)
+    metric_args: dict[str, Any] = field(default_factory=dict, metadata=PROBE_OWN_FORM)
+    criterion: CriterionName = field(default="CrossEntropyLoss", metadata=PROBE_RECORDED)
+    epochs: int = field(default=10, metadata=PROBE_RECORDED)
+    learning_rate: float = field(default=1e-3, metadata=PROBE_RECORDED)
+    batch_size_train: int = field(default=32, metadata=PROBE_RECORDED)
+    batch_size_valid: int | None = field(
+        default=None,
+        metadata=unused("the heads choose their own evaluation batches"),
+    )
+    num_training_workers: int = field(
+        default=0, metadata=unused("embeddings are read from memory; there are no loader workers")
+    )
+    num_validation_workers: int = field(
+        default=0, metadata=unused("embeddings are read from memory; there are no loader workers")
+    )
+    sort_by_length: bool = field(
+        default=False, metadata=unused("heads batch the stored frames as they are; no length sorting")
+    )
+    do_mlp: bool = field(default=True, metadata=PROBE)
+    do_knn: bool = field(default=True, metadata=PROBE)
+    knn_k: int = field(default=10, metadata=PROBE_RECORDED)
+    knn_temperature: float = field(default=0.07, metadata=PROBE_RECORDED)
     # which layer of a multi-layer encoder the probes use: None (the last), K (negative from the end)
     # or "weighted" (a learned softmax-weighted sum); see xares.probes.layers
-    layer: int | str | None = None
+    layer: int | str | None = field(default=None, metadata=PROBE_OWN_FORM)
     eval_weight: int | None = None
-    seed: int = 42
+    seed: int = field(default=42, metadata=PROBE)
     description: str = ""
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(_TaskFields))
+
+
+def fields_tagged(key: str, value: Any = True) -> tuple[str, ...]:
+    """Names of the fields whose metadata has `key` (equal to `value`), in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(_TaskFields) if f.metadata.get(key) == value)
+
+
+def unused_fields_set(config: _TaskFields) -> dict[str, str]:
+    """The upstream-only fields a task sets to other than their default, each with why it is unused."""
+    found = {}
+    for f in dataclasses.fields(_TaskFields):
+        if "unused" not in f.metadata:
+            continue
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if getattr(config, f.name) != default:
+            found[f.name] = f.metadata["unused"]
+    return found
 
 
 def _unknown_field_error(name: str) -> TaskConfigError:

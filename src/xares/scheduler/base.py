@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xares import score_cache
 from xares.acquire import is_acquired
 from xares.errors import XaresError
 from xares.scheduler.unit import TaskUnit, run_unit, unit_encoder
@@ -353,7 +354,7 @@ def _is_cached(unit: TaskUnit, config: Any) -> bool:
         is_complete(task.split_dir(s), task.store_key(s)) for s in config.data_splits()
     ):
         return False
-    return task.score_path().is_file()
+    return score_cache.read_entry(task.score_path()) is not None
 
 
 def _absolute_spec(spec: str | None) -> str | None:
