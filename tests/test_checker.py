@@ -1,8 +1,11 @@
 import logging
+import math
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xares.audio_encoder_checker import check_audio_encoder, find_contract_violations
 from xares.encoder import load_encoder
@@ -110,3 +113,98 @@ def test_non_determinism_is_caught():
             return out + torch.rand_like(out)
 
     assert "determinism" in rules(NoisyEncoder())
+
+
+class StftBlockEncoder(torch.nn.Module):
+    """The issue's coarse encoder: 100-frame blocks of a 1024-sample STFT at 44.1 kHz, every 50 frames.
+
+    It truly hops 50 * 1024 / 44100 s = 1161 ms; an input shorter than one block gives one block.
+    """
+
+    def __init__(self, declared_hop_ms=50 * 1024 / 44.1):
+        super().__init__()
+        self.sampling_rate, self.output_dim, self.hop_size_in_ms = 44100, 4, declared_hop_ms
+
+    def forward(self, audio):
+        audio = audio if audio.dim() == 2 else audio.unsqueeze(0)
+        stft_frames = audio.shape[1] // 1024
+        blocks = max(1, (stft_frames - 100) // 50 + 1)
+        return audio[:, :1, None].expand(audio.shape[0], blocks, 4).float().contiguous()
+
+
+def test_the_coarse_stft_block_encoder_of_the_issue_passes(caplog):
+    with caplog.at_level(logging.INFO):
+        assert rules(StftBlockEncoder()) == []
+    assert "declared 1161 ms" in caplog.text and "measured 1161.00 ms" in caplog.text  # the numbers used
+
+
+def test_a_coarse_encoder_declaring_a_fine_hop_gets_the_coarse_fix():
+    (failure,) = find_contract_violations(StftBlockEncoder(declared_hop_ms=10))
+    assert failure.rule == "hop_size_in_ms"
+    fix = float(failure.fix.rsplit("=", 1)[1])
+    assert abs(fix - 1161.0) / 1161.0 < 0.06, failure
+
+
+RATES = st.sampled_from([8000, 16000, 22050, 24000, 44100, 48000])
+
+
+class RuleFramingEncoder(torch.nn.Module):
+    """Frames of `hop` samples over windows of `window` samples, centred or not, the last partial
+    frame dropped or zero-padded; an input shorter than one window is padded to one window."""
+
+    def __init__(self, rate, hop, window, center, pad_end, declared_hop_ms):
+        super().__init__()
+        self.sampling_rate, self.output_dim, self.hop_size_in_ms = rate, 3, declared_hop_ms
+        self.hop, self.window, self.center, self.pad_end = hop, window, center, pad_end
+
+    def frames(self, length):
+        length += 2 * (self.window // 2) if self.center else 0
+        if length <= self.window:
+            return 1
+        steps = (length - self.window) / self.hop
+        return (math.ceil(steps) if self.pad_end else math.floor(steps)) + 1
+
+    def forward(self, audio):
+        audio = audio if audio.dim() == 2 else audio.unsqueeze(0)
+        count = self.frames(audio.shape[1])
+        return audio[:, :1, None].expand(audio.shape[0], count, 3).float().contiguous()
+
+
+@st.composite
+def framings(draw):
+    rate = draw(RATES)
+    hop_ms = draw(st.floats(min_value=5.0, max_value=5000.0))
+    hop = max(1, round(hop_ms * rate / 1000))
+    window = max(1, round(hop * draw(st.floats(min_value=0.5, max_value=4.0))))
+    return rate, hop, window, draw(st.booleans()), draw(st.booleans())
+
+
+@settings(max_examples=40, deadline=None)
+@given(framings())
+def test_every_true_hop_passes(framing):
+    rate, hop, window, center, pad_end = framing
+    true_ms = 1000.0 * hop / rate
+    encoder = RuleFramingEncoder(rate, hop, window, center, pad_end, declared_hop_ms=true_ms)
+    assert "hop_size_in_ms" not in rules(encoder), framing
+
+
+@settings(max_examples=40, deadline=None)
+@given(framings(), st.sampled_from([0.5, 2.0, 3.0, 0.25]))
+def test_a_wrong_hop_fails_with_the_measured_fix(framing, factor):
+    rate, hop, window, center, pad_end = framing
+    true_ms = 1000.0 * hop / rate
+    encoder = RuleFramingEncoder(rate, hop, window, center, pad_end, declared_hop_ms=true_ms * factor)
+    failures = [f for f in find_contract_violations(encoder) if f.rule == "hop_size_in_ms"]
+    assert len(failures) == 1, framing
+    fix = float(failures[0].fix.rsplit("=", 1)[1])
+    assert abs(fix - true_ms) / true_ms < 0.06, (framing, failures[0])  # at least ~20 hops measured
+
+
+@given(st.floats(min_value=1.0, max_value=10000.0), RATES)
+def test_the_measuring_span_holds_enough_hops(hop_ms, rate):
+    from xares.audio_encoder_checker import MAX_SPAN_S, MIN_MEASURED_FRAMES, hop_lengths
+
+    short, long = hop_lengths(rate, hop_ms)
+    span_s = (long - short) / rate
+    assert short >= 4 * hop_ms / 1000 * rate - 1
+    assert span_s * 1000 / hop_ms >= MIN_MEASURED_FRAMES - 0.01 or span_s >= MAX_SPAN_S - 1 / rate

@@ -182,42 +182,118 @@ def _check_output(
     return failures
 
 
-def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int) -> list[CheckFailure]:
-    """Compare the declared hop with the frame rate measured between a 2 s and a 5 s input."""
-    short_len, long_len = int(2.0 * rate), int(5.0 * rate)
+MIN_MEASURED_FRAMES = 20  # one frame of rounding is then at most 5 % of the measured hop
+MIN_SPAN_S, MAX_SPAN_S = 3.0, 60.0  # the extra audio between the two lengths, in seconds
+
+
+def hop_lengths(rate: float, hop_ms: float) -> tuple[int, int]:
+    """The two input lengths (samples) the hop is measured between, chosen for this hop.
+
+    The frame counts of any framing rule (window, centring, end padding) are within one frame of
+    length / hop, so the difference between two lengths has at most one frame of rounding. The span
+    between them holds at least MIN_MEASURED_FRAMES hops (3 s at 10 ms, 23 s at 1161 ms; at most
+    60 s), and the shorter one holds four hops, so a long window still yields real frames there.
+    """
+    hop_s = hop_ms / 1000.0
+    short_s = max(2.0, 4.0 * hop_s)
+    span_s = min(MAX_SPAN_S, max(MIN_SPAN_S, MIN_MEASURED_FRAMES * hop_s))
+    return int(round(short_s * rate)), int(round((short_s + span_s) * rate))
+
+
+@dataclass(frozen=True)
+class HopMeasurement:
+    """Frame counts for two input lengths, and the hop they imply."""
+
+    rate: float
+    short_len: int
+    long_len: int
+    short_frames: int
+    long_frames: int
+
+    @property
+    def extra_frames(self) -> int:
+        return self.long_frames - self.short_frames
+
+    @property
+    def span_ms(self) -> float:
+        return 1000.0 * (self.long_len - self.short_len) / self.rate
+
+    @property
+    def measured_ms(self) -> float:
+        return self.span_ms / self.extra_frames
+
+    def consistent_with(self, hop_ms: float) -> bool:
+        """Within one frame of rounding of the declared hop, or within HOP_TOLERANCE of it."""
+        expected = self.span_ms / hop_ms
+        return abs(self.extra_frames - expected) <= max(1.0, HOP_TOLERANCE * expected)
+
+    def describe(self) -> str:
+        return (
+            f"{self.short_frames} frames for {self.short_len / self.rate:.2f} s, "
+            f"{self.long_frames} for {self.long_len / self.rate:.2f} s at {self.rate:g} Hz"
+        )
+
+
+def _measure(encoder: torch.nn.Module, rate: float, lengths: tuple[int, int]) -> HopMeasurement:
     generator = torch.Generator().manual_seed(1)
-    try:
-        short = _forward(encoder, torch.randn(1, short_len, generator=generator) * 0.1)
-        long = _forward(encoder, torch.randn(1, long_len, generator=generator) * 0.1)
-    except Exception as exc:
-        return [
-            CheckFailure(
-                "lengths", "2 s and 5 s inputs to run", f"{type(exc).__name__}: {exc}", "accept any T"
-            )
-        ]
+    short = _forward(encoder, torch.randn(1, lengths[0], generator=generator) * 0.1)
+    long = _forward(encoder, torch.randn(1, lengths[1], generator=generator) * 0.1)
     if short.dim() not in (3, 4) or long.dim() != short.dim():
-        return []
-    extra_frames = long.shape[-2] - short.shape[-2]  # the T' axis of [B, T', D] and [B, L, T', D]
-    if extra_frames <= 0:
-        return [
-            CheckFailure(
-                "frame rate",
-                "more frames for a 5 s input than for a 2 s input",
-                f"{short.shape[-2]} and {long.shape[-2]} frames",
-                "do not pad every input to a fixed length, or trim the frames back to the real audio",
-            )
-        ]
-    measured = 3000.0 / extra_frames
-    if abs(measured - hop_ms) > HOP_TOLERANCE * hop_ms:
-        return [
-            CheckFailure(
-                "hop_size_in_ms",
-                f"{hop_ms:g} ms between frames (declared)",
-                f"{measured:.2f} ms ({short.shape[-2]} frames for 2 s, {long.shape[-2]} for 5 s)",
-                f"set hop_size_in_ms = {measured:.3g}",
-            )
-        ]
-    return []
+        raise ValueError(f"outputs of rank {short.dim()} and {long.dim()}")
+    # the T' axis of [B, T', D] and [B, L, T', D]
+    return HopMeasurement(rate, lengths[0], lengths[1], int(short.shape[-2]), int(long.shape[-2]))
+
+
+def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int) -> list[CheckFailure]:
+    """Compare the declared hop with the frame rate measured between two input lengths.
+
+    The lengths follow the declared hop (hop_lengths); when the frames disagree with it, the hop is
+    measured again on lengths chosen for the measured hop, so the suggested fix is as exact as a
+    measurement made for a right declaration.
+    """
+    guess = hop_ms
+    measurement = None
+    for _ in range(2):
+        lengths = hop_lengths(rate, guess)
+        if measurement is not None and lengths[1] <= measurement.long_len:
+            break
+        try:
+            measurement = _measure(encoder, rate, lengths)
+        except Exception as exc:
+            seconds = f"{lengths[0] / rate:g} s and {lengths[1] / rate:g} s"
+            return [
+                CheckFailure(
+                    "lengths", f"{seconds} inputs to run", f"{type(exc).__name__}: {exc}", "accept any T"
+                )
+            ]
+        logger.info(
+            "hop check of %s: declared %g ms; %s; measured %s",
+            type(encoder).__name__,
+            hop_ms,
+            measurement.describe(),
+            f"{measurement.measured_ms:.2f} ms" if measurement.extra_frames > 0 else "no extra frames",
+        )
+        if measurement.extra_frames <= 0:
+            return [
+                CheckFailure(
+                    "frame rate",
+                    "more frames for a longer input",
+                    measurement.describe(),
+                    "do not pad every input to a fixed length, or trim the frames back to the real audio",
+                )
+            ]
+        if measurement.consistent_with(hop_ms):
+            return []
+        guess = measurement.measured_ms
+    assert measurement is not None
+    return [
+        CheckFailure(
+            "hop_size_in_ms",
+            f"{hop_ms:g} ms between frames (declared)",
+            f"{measurement.measured_ms:.2f} ms ({measurement.describe()})",
+            f"set hop_size_in_ms = {round(measurement.measured_ms, 2):g}",
+        )
+    ]
 
 
 def _check_single_inputs(
