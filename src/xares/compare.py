@@ -115,6 +115,14 @@ def _average_row(
     average_a = a["averages"].get(f"{probe}_{scope}", {})
     average_b = b["averages"].get(f"{probe}_{scope}", {})
     included = average_a.get("tasks", [])
+    label = AVERAGE_LABELS[scope]
+    if set(included) != set(average_b.get("tasks", [])):  # e.g. a run beside a published table
+        score = {p: s for p, s, _ in PROBES}[probe]
+        tasks_b = {t["name"]: t for t in b["tasks"]}
+        included = [t for t in included if t in set(average_b.get("tasks", []))]
+        average_a = _average_over(included, tasks_a, score)
+        average_b = _average_over(included, tasks_b, score)
+        label = f"{label}, over the {len(included)} tasks both hold"
     test = None
     if included and set(included) == set(average_b.get("tasks", [])) and all(t in draws for t in included):
         weights = {t: tasks_a[t]["eval_weight"] for t in included}
@@ -126,7 +134,7 @@ def _average_row(
         )
     return Comparison(
         name=f"average_{scope}",
-        label=AVERAGE_LABELS[scope],
+        label=label,
         probe=probe,
         metric="",
         higher_is_better=True,
@@ -135,6 +143,13 @@ def _average_row(
         test=test,
         alpha=alpha,
     )
+
+
+def _average_over(names: list[str], tasks: dict[str, dict[str, Any]], score: str) -> dict[str, Any]:
+    """The eval_weight average of `score` over the named tasks (each side's own weights)."""
+    total = sum(tasks[n]["eval_weight"] for n in names)
+    value = sum(tasks[n][score] * tasks[n]["eval_weight"] for n in names) / total if total else None
+    return {"value": value, "tasks": names}
 
 
 def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -167,7 +182,7 @@ def _cells(row: Comparison, labels: Sequence[str]) -> list[str]:
     )
     mark = f"* {labels[0] if row.winner == 'A' else labels[1]} better" if row.significant else ""
     if test is None:
-        mark = "no per-clip data"
+        mark = "no paired test: no per-clip data"
     elif test.clips_a and (test.shared_clips < test.clips_a or test.shared_clips < test.clips_b):
         mark += f" ({test.shared_clips} shared clips)"
     return [

@@ -299,7 +299,15 @@ def validate_results(results: Any, where: str = "results") -> None:
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
-    """Read and validate a results file; version 1 files are upgraded in memory to the current shape."""
+    """Read and validate a results file; version 1 files are upgraded in memory to the current shape.
+
+    `published:NAME` reads the published scores of NAME instead (xares.published)."""
+    from xares.published import is_published, published_document
+
+    if is_published(path):
+        published = add_statistics(published_document(str(path)), resamples=0)
+        validate_results(published, str(path))
+        return published
     path = Path(path)
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
