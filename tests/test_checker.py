@@ -208,3 +208,11 @@ def test_the_measuring_span_holds_enough_hops(hop_ms, rate):
     span_s = (long - short) / rate
     assert short >= 4 * hop_ms / 1000 * rate - 1
     assert span_s * 1000 / hop_ms >= MIN_MEASURED_FRAMES - 0.01 or span_s >= MAX_SPAN_S - 1 / rate
+
+
+def test_a_hop_of_seconds_declared_as_10_ms_is_measured_not_called_fixed_length():
+    # frames every 4 s over 6 s windows: 2 s and 5 s inputs both give one frame
+    encoder = RuleFramingEncoder(16000, 64000, 96000, False, False, declared_hop_ms=10)
+    (failure,) = [f for f in find_contract_violations(encoder) if f.rule in {"hop_size_in_ms", "frame rate"}]
+    assert failure.rule == "hop_size_in_ms"
+    assert abs(float(failure.fix.rsplit("=", 1)[1]) - 4000) / 4000 < 0.06, failure

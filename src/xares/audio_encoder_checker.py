@@ -183,7 +183,8 @@ def _check_output(
 
 
 MIN_MEASURED_FRAMES = 20  # one frame of rounding is then at most 5 % of the measured hop
-MIN_SPAN_S, MAX_SPAN_S = 3.0, 60.0  # the extra audio between the two lengths, in seconds
+MIN_SPAN_S, MAX_SPAN_S = 3.0, 120.0  # the extra audio between the two lengths, in seconds
+COARSEST_GUESS_MS = 1000.0 * MAX_SPAN_S / MIN_MEASURED_FRAMES  # the hop whose lengths are longest
 
 
 def hop_lengths(rate: float, hop_ms: float) -> tuple[int, int]:
@@ -192,7 +193,8 @@ def hop_lengths(rate: float, hop_ms: float) -> tuple[int, int]:
     The frame counts of any framing rule (window, centring, end padding) are within one frame of
     length / hop, so the difference between two lengths has at most one frame of rounding. The span
     between them holds at least MIN_MEASURED_FRAMES hops (3 s at 10 ms, 23 s at 1161 ms; at most
-    60 s), and the shorter one holds four hops, so a long window still yields real frames there.
+    120 s, so 24 hops of 5 s), and the shorter one holds four hops, so a long window still yields
+    real frames there.
     """
     hop_s = hop_ms / 1000.0
     short_s = max(2.0, 4.0 * hop_s)
@@ -249,7 +251,8 @@ def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int
 
     The lengths follow the declared hop (hop_lengths); when the frames disagree with it, the hop is
     measured again on lengths chosen for the measured hop, so the suggested fix is as exact as a
-    measurement made for a right declaration.
+    measurement made for a right declaration. When the longer input gave no extra frame, the longest
+    lengths are tried before the output is called fixed-length (a hop of seconds declared as 10 ms).
     """
     guess = hop_ms
     measurement = None
@@ -273,19 +276,22 @@ def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int
             measurement.describe(),
             f"{measurement.measured_ms:.2f} ms" if measurement.extra_frames > 0 else "no extra frames",
         )
-        if measurement.extra_frames <= 0:
-            return [
-                CheckFailure(
-                    "frame rate",
-                    "more frames for a longer input",
-                    measurement.describe(),
-                    "do not pad every input to a fixed length, or trim the frames back to the real audio",
-                )
-            ]
+        if measurement.extra_frames <= 0:  # fixed-length output, or a hop far coarser than declared
+            guess = max(guess, COARSEST_GUESS_MS)
+            continue
         if measurement.consistent_with(hop_ms):
             return []
         guess = measurement.measured_ms
     assert measurement is not None
+    if measurement.extra_frames <= 0:
+        return [
+            CheckFailure(
+                "frame rate",
+                "more frames for a longer input",
+                measurement.describe(),
+                "do not pad every input to a fixed length, or trim the frames back to the real audio",
+            )
+        ]
     return [
         CheckFailure(
             "hop_size_in_ms",
