@@ -50,10 +50,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-import xares
 from xares import stats
 from xares.errors import ArtifactError
 from xares.store import write_json_atomic
+from xares.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def build_results(
     run = {"protocol": "published", "seeds": 1, **run}
     results = {
         "schema_version": SCHEMA_VERSION,
-        "xares_version": xares.__version__,
+        "xares_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "encoder": {**encoder, "efficiency": efficiency(tasks)},
         "run": run,

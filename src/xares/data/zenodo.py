@@ -216,7 +216,7 @@ def _check_record_id(record_id: str) -> str:
 
 
 def _session() -> requests.Session:
-    from xares import __version__
+    from xares.version import __version__
 
     session = requests.Session()
     session.headers["User-Agent"] = f"xares/{__version__} python-requests/{requests.__version__}"
