@@ -191,9 +191,9 @@ def test_weighted_learns_the_informative_layer(tmp_path):
     single = {}
     for layer in range(NUM_LAYERS):
         config = _task(tmp_path, encoder, name="layers", generator=generator, epochs=20)
-        single[layer] = _run(config, layer=layer, seeds=2).mlp_score
+        single[layer] = _run(config, layer=layer, num_seeds=2).mlp_score
     weighted = _run(
-        _task(tmp_path, encoder, name="layers", generator=generator, epochs=20), layer="weighted", seeds=2
+        _task(tmp_path, encoder, name="layers", generator=generator, epochs=20), layer="weighted", num_seeds=2
     )
     weights = weighted.layer_weights
     assert (

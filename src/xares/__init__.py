@@ -1,10 +1,19 @@
-"""X-ARES: the eXtensive Audio Representation and Evaluation Suite."""
+"""X-ARES: the eXtensive Audio Representation and Evaluation Suite.
 
-from importlib.metadata import PackageNotFoundError, version
+`xares.evaluate(encoder, tasks, **options)` runs the benchmark from Python (see xares.api); it is
+imported on first use, so that `import xares` stays cheap for the command line and the workers.
+"""
 
-try:
-    __version__ = version("xares")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+from typing import Any
 
-__all__ = ["__version__"]
+from xares.version import __version__
+
+__all__ = ["Results", "__version__", "evaluate"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("evaluate", "Results"):
+        from xares import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'xares' has no attribute {name!r}")

@@ -23,3 +23,7 @@ class LabelError(DataError):
 
 class ArtifactError(XaresError, RuntimeError):
     """A cached artifact on disk is incomplete, corrupt or belongs to another key."""
+
+
+class RunOptionsError(XaresError, ValueError):
+    """Options of a run that cannot go together (stages out of order, objects sent to workers)."""

@@ -8,31 +8,23 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.logging import RichHandler
 
-from xares.audio_encoder_checker import find_contract_violations
-from xares.encode import EncodeOptions
-from xares.encoder import describe_encoder, load_encoder
-from xares.faults import failpoint
+from xares.api import STAGES, evaluate
+from xares.errors import EncoderError, RunOptionsError
 from xares.probes.layers import parse_layer
-from xares.report import PROTOCOLS, build_results, print_results, save_results
+from xares.report import PROTOCOLS, print_results
 from xares.scheduler import (
     EXECUTORS,
     ExecutorError,
     ExecutorOptions,
     RayOptions,
     SlurmOptions,
-    TaskUnit,
     parse_key_value,
-    run_units,
 )
-from xares.task import OVERWRITE_POLICIES, RunOptions, TaskResult
-
-STAGES = {0: "acquire audio", 1: "encode", 2: "probe and report"}
+from xares.task import OVERWRITE_POLICIES, TaskResult
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -227,54 +219,6 @@ def configure_logging(verbosity: int) -> None:
 def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> int:
     """Run the benchmark described by parsed arguments; the exit status says whether all tasks succeeded."""
     console = console or Console()
-    if args.from_stage > args.to_stage:
-        console.print(f"[red]--from-stage {args.from_stage} is after --to-stage {args.to_stage}[/red]")
-        return 2
-    needs_encoder = args.to_stage >= 1
-    encoder_spec = str(Path(args.encoder)) if needs_encoder else None
-    encoder_dict = {"name": Path(args.encoder).stem, "fingerprint": "", "source": args.encoder}
-    if needs_encoder:
-        try:
-            encoder = load_encoder(args.encoder)
-        except Exception as exc:
-            console.print(f"[red]cannot load the encoder:[/red] {exc}")
-            return 2
-        if not args.skip_check and args.from_stage <= 1:
-            failures = find_contract_violations(encoder)
-            if failures:
-                console.print(f"[red]{type(encoder).__name__} fails check_audio_encoder:[/red]")
-                for failure in failures:
-                    console.print(f"  - {failure}")
-                return 2
-        encoder_dict = describe_encoder(encoder, args.encoder).to_dict()
-
-    options = RunOptions(
-        overwrite=args.overwrite,
-        encode=EncodeOptions(device=args.device, autocast=args.autocast),
-        zenodo_base_url=args.zenodo_url,
-        # bars only here on a terminal: those of several workers or of cluster jobs would interleave
-        progress=sys.stderr.isatty() and args.max_jobs <= 1 and getattr(args, "executor", "local") == "local",
-        mini=args.mini,
-        skip_bad_samples=args.skip_bad_samples,
-        protocol=args.protocol,
-        seeds=args.seeds,
-        quiet=args.quiet,
-        layer=getattr(args, "layer", None),
-    )
-    if args.seeds < 1 or args.bootstrap < 0:
-        console.print("[red]--seeds must be at least 1 and --bootstrap at least 0[/red]")
-        return 2
-    units = [
-        TaskUnit(
-            task_file=str(t),
-            encoder_spec=encoder_spec,
-            env_root=args.env_root,
-            from_stage=args.from_stage,
-            to_stage=args.to_stage,
-            options=options,
-        )
-        for t in args.tasks
-    ]
 
     def announce(result: TaskResult) -> None:
         if result.status == "failed":
@@ -287,60 +231,63 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
             )
             console.print(f"[green]✓ {result.name}[/green] {scores} ({sum(result.timings.values()):.1f} s)")
 
-    started = time.perf_counter()
+    executor = ExecutorOptions(
+        kind=args.executor,
+        max_attempts=args.max_attempts,
+        env_root=args.env_root,
+        slurm=SlurmOptions(
+            partition=args.slurm_partition,
+            gpus_per_job=args.slurm_gpus_per_job,
+            time_minutes=args.slurm_time,
+            array_parallelism=args.slurm_array_parallelism,
+            extra=tuple(args.slurm_option),
+            log_dir=args.slurm_log_dir,
+        ),
+        ray=RayOptions(
+            address=args.ray_address,
+            cpus_per_task=args.ray_cpus_per_task,
+            gpus_per_task=args.ray_gpus_per_task,
+        ),
+    )
     try:
-        executor = ExecutorOptions(
-            kind=args.executor,
-            max_attempts=args.max_attempts,
+        results = evaluate(
+            args.encoder,
+            args.tasks,
             env_root=args.env_root,
-            slurm=SlurmOptions(
-                partition=args.slurm_partition,
-                gpus_per_job=args.slurm_gpus_per_job,
-                time_minutes=args.slurm_time,
-                array_parallelism=args.slurm_array_parallelism,
-                extra=tuple(args.slurm_option),
-                log_dir=args.slurm_log_dir,
-            ),
-            ray=RayOptions(
-                address=args.ray_address,
-                cpus_per_task=args.ray_cpus_per_task,
-                gpus_per_task=args.ray_gpus_per_task,
-            ),
+            results_path=args.results or True,
+            from_stage=args.from_stage,
+            to_stage=args.to_stage,
+            max_jobs=args.max_jobs,
+            executor=executor,
+            overwrite=args.overwrite,
+            skip_bad_samples=args.skip_bad_samples,
+            mini=args.mini,
+            device=args.device,
+            zenodo_url=args.zenodo_url,
+            check=not args.skip_check,
+            protocol=args.protocol,
+            autocast=args.autocast,
+            layer=args.layer,
+            num_seeds=args.seeds,
+            bootstrap=args.bootstrap,
+            # bars only here on a terminal: those of several workers or of cluster jobs would interleave
+            progress=sys.stderr.isatty() and args.max_jobs <= 1 and args.executor == "local",
+            quiet=args.quiet,
+            on_result=announce,
         )
-        results = run_units(units, max_jobs=args.max_jobs, on_result=announce, executor=executor)
+    except (EncoderError, RunOptionsError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
     except ExecutorError as exc:
         console.print(f"[red]cannot run the tasks with --executor {args.executor}:[/red] {exc}")
         return 2
-    failed = [r for r in results if r.status == "failed"]
-    if args.to_stage >= 2:
-        run_info = {
-            "from_stage": args.from_stage,
-            "to_stage": args.to_stage,
-            "max_jobs": args.max_jobs,
-            "executor": args.executor,
-            "env_root": args.env_root or "env",
-            "overwrite": args.overwrite,
-            "seconds": round(time.perf_counter() - started, 3),
-            "protocol": args.protocol,
-            "seeds": args.seeds,
-            "layer": getattr(args, "layer", None),
-            "autocast": args.autocast,
-        }
-        document = build_results(
-            encoder_dict, [r.to_dict() for r in results], run_info, resamples=args.bootstrap
-        )
-        layer = getattr(args, "layer", None)
-        default_name = "results" + ("" if layer is None else f"-layer-{layer}")
-        autocast = args.autocast
-        default_name += ("" if autocast == "off" else f"-{autocast}") + ".json"
-        path = Path(args.results or Path("results") / encoder_dict["name"] / default_name)
-        failpoint("results.before_write")
-        save_results(document, path)
-        print_results(document, console)
-        console.print(f"results written to {path}")
-    if failed:
+    if results.document is not None:
+        print_results(results.document, console)
+        console.print(f"results written to {results.path}")
+    if results.failed:
+        total = len(results.task_results)
         console.print(
-            f"[red]{len(failed)} of {len(results)} tasks failed:[/red] " + ", ".join(r.name for r in failed)
+            f"[red]{len(results.failed)} of {total} tasks failed:[/red] " + ", ".join(results.failed)
         )
         return 1
     return 0

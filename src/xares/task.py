@@ -51,7 +51,7 @@ class RunOptions:
     mini: bool = False  # use each task's mini shard selection (use_mini_dataset) where it has one
     skip_bad_samples: bool = False  # skip and count unreadable samples instead of failing the task
     protocol: str = "published"  # published | strict | xares-0.1.3 (see xares.report.PROTOCOLS)
-    seeds: int = 1  # heads trained per task, with seeds seed, seed + 1, ...; scores are their mean
+    num_seeds: int = 1  # heads trained per task, with seeds seed, seed + 1, ...; scores are their mean
     layer: int | str | None = None  # when set, every task's TaskConfig.layer (xares.probes.layers)
     # no progress display (the library's default); else bars where progress is True, plain lines elsewhere
     quiet: bool = True
@@ -78,7 +78,7 @@ class TaskResult:
     skipped: list[str] = field(default_factory=list)  # samples left out under --skip-bad-samples, and why
     cached: bool = False
     protocol: str = "published"
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)  # the seeds of the heads, RunOptions.num_seeds of them
     seed_scores: dict[str, list[float | None]] = field(default_factory=dict)  # every score of every seed
     probe: dict[str, Any] = field(default_factory=dict)  # the probe's settings
     selection: str = ""  # what chose the head's epoch; selection_on_test: whether that saw test data
@@ -123,13 +123,19 @@ def load_task_config(path: str | Path, encoder: Any, *, env_root: str | Path | N
 
 
 class XaresTask:
-    def __init__(self, config: TaskConfig, *, options: RunOptions | None = None) -> None:
+    def __init__(
+        self,
+        config: TaskConfig,
+        *,
+        options: RunOptions | None = None,
+        encoder_info: EncoderInfo | None = None,
+    ) -> None:
         if options is not None and options.overwrite not in OVERWRITE_POLICIES:
             raise ValueError(f"overwrite must be one of {OVERWRITE_POLICIES}, got {options.overwrite!r}")
-        if options is not None and (options.protocol not in PROTOCOLS or options.seeds < 1):
+        if options is not None and (options.protocol not in PROTOCOLS or options.num_seeds < 1):
             raise ValueError(
                 f"protocol must be one of {sorted(PROTOCOLS)} and seeds >= 1; got {options.protocol!r}, "
-                f"{options.seeds!r}"
+                f"{options.num_seeds!r}"
             )
         self.config = config
         self.options = options or RunOptions()
@@ -139,7 +145,7 @@ class XaresTask:
             config.layer = self.options.layer
             config.validate()
         self.encoder = config.encoder
-        self._info: EncoderInfo | None = None
+        self._info = encoder_info  # None: fingerprinted when first needed
         self.result = TaskResult(
             name=config.name,
             formal_name=config.display_name,
@@ -150,7 +156,7 @@ class XaresTask:
             eval_weight=config.eval_weight or 0,
             seed=config.seed,
             protocol=self.options.protocol,
-            seeds=[config.seed + i for i in range(self.options.seeds)],
+            seeds=[config.seed + i for i in range(self.options.num_seeds)],
             probe={k: getattr(config, k) for k in score_cache.RECORDED_PROBE_FIELDS},
             layer=config.layer,
         )

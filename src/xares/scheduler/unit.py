@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from xares.encoder import load_encoder
+from xares.encoder import EncoderInfo, load_encoder
 from xares.errors import XaresError
-from xares.task import RunOptions, TaskResult, XaresTask, load_task_config
+from xares.task import RunOptions, TaskConfig, TaskResult, XaresTask, load_task_config
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,10 @@ class TaskUnit:
     from_stage: int
     to_stage: int
     options: RunOptions
+    encoder_info: EncoderInfo | None = None  # fingerprinted once per run by the driver
+    # objects instead of files, for a run in this process only (xares.api.evaluate refuses otherwise)
+    config: TaskConfig | None = field(default=None, compare=False)
+    encoder: torch.nn.Module | None = field(default=None, compare=False)
 
 
 def unit_encoder(spec: str | None) -> torch.nn.Module | None:
@@ -49,9 +53,17 @@ def run_unit(unit: TaskUnit) -> TaskResult:
     name = Path(unit.task_file).stem.removesuffix("_task")
     task: XaresTask | None = None
     try:
-        config = load_task_config(unit.task_file, unit_encoder(unit.encoder_spec), env_root=unit.env_root)
+        encoder = unit.encoder if unit.encoder is not None else unit_encoder(unit.encoder_spec)
+        if unit.config is not None:
+            config = unit.config
+            config.encoder = encoder if config.encoder is None else config.encoder
+            config.env_root = unit.env_root or config.env_root
+        else:
+            config = load_task_config(unit.task_file, encoder, env_root=unit.env_root)
         name = config.name
-        task = XaresTask(config, options=unit.options)
+        # the driver's fingerprint holds for the encoder it describes, not for one a task file builds
+        info = unit.encoder_info if config.encoder is encoder else None
+        task = XaresTask(config, options=unit.options, encoder_info=info)
         return task.run(from_stage=unit.from_stage, to_stage=unit.to_stage)
     except Exception as exc:
         logger.debug("traceback of task %s:\n%s", name, traceback.format_exc())
