@@ -29,6 +29,10 @@ same for every seed is kept once, S = 1):
     mean_ratio  numerator [S, N, R], denominator [S, N, R]                mean over r of ratio r
     wer_inv     errors [S, N], words [S, N]                               max(0, 1 - corpus WER)
 
+Each kind's weighted statistic is declared with its metric in xares.metrics (KINDS there), beside the
+metric's value and per-clip record, so an interval re-aggregates the metric's own per-clip values; this
+module holds the records, the resampling and what is summarised from it.
+
 On disk (score caches and results.json) arrays are stored compactly: raw little-endian bytes,
 zlib-compressed, base64 (`encode_array`).
 """
@@ -39,17 +43,24 @@ import base64
 import hashlib
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from xares.metrics import KINDS, get_metric
+from xares.metrics.classification import weighted_average_precision
+from xares.metrics.retrieval import retrieval_scores
+from xares.metrics.segment import f1_from_counts, frame_scores
+from xares.metrics.wer import asr_scores
 
 PER_CLIP_FORMAT = 1
 DEFAULT_RESAMPLES = 1000
 CONFIDENCE = 0.95
 MAX_CONFUSION_CLASSES = 40  # larger confusion matrices are summarised by their top confusions
 _BLOCK_ELEMENTS = 4_000_000  # replicates x clips drawn at once, to keep memory flat
+CLIP_KINDS = ("accuracy", "ap", "eer", "mse", "mae", "pearson")  # records of clip-level heads
 
 
 # ----- compact arrays ---------------------------------------------------------------------------------
@@ -109,59 +120,17 @@ def clip_keys(samples: Sequence[dict[str, Any]]) -> list[str]:
     return unique
 
 
+def head_scores(metric: str, outputs: np.ndarray, targets: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
+    """Per-clip record of a clip-level head for the registered metric `metric` (its `per_clip`)."""
+    found = get_metric(metric)
+    if found.kind is None or found.kind.name not in CLIP_KINDS:
+        raise ValueError(f"no per-clip record for clip metric {metric!r}")
+    return found.per_clip(outputs, targets)
+
+
 def classification_scores(outputs: np.ndarray, targets: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
     """Per-clip record of a single-label classifier: predicted and true class of every clip."""
-    dtype = np.int16 if outputs.shape[-1] < 32_000 else np.int32
-    predictions = np.argmax(outputs, axis=1).astype(dtype)
-    return "accuracy", {"predictions": predictions, "targets": np.asarray(targets).astype(dtype)}
-
-
-def head_scores(metric: str, outputs: np.ndarray, targets: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
-    """Per-clip record of a clip-level head for the registered metric `metric`."""
-    outputs = np.asarray(outputs)
-    targets = np.asarray(targets)
-    if metric == "accuracy":
-        return classification_scores(outputs, targets)
-    if metric == "mAP":
-        return "ap", {"outputs": outputs.astype(np.float16), "targets": (targets > 0.5).astype(np.uint8)}
-    if metric == "EER":
-        scores = (
-            outputs[:, -1] - outputs[:, 0]
-            if outputs.ndim == 2 and outputs.shape[1] == 2
-            else outputs.reshape(len(outputs), -1)[:, 0]
-        )
-        return "eer", {"scores": scores.astype(np.float32), "targets": targets.astype(np.int8)}
-    if metric in ("MSE", "MAE", "pearson"):
-        kind = {"MSE": "mse", "MAE": "mae", "pearson": "pearson"}[metric]
-        return kind, {
-            "outputs": outputs.reshape(targets.shape).astype(np.float32),
-            "targets": targets.astype(np.float32),
-        }
-    raise ValueError(f"no per-clip record for clip metric {metric!r}")
-
-
-def segment_f1_counts(
-    outputs: Sequence[np.ndarray],
-    targets: Sequence[np.ndarray],
-    *,
-    hop_size_in_ms: float,
-    segment_length_in_s: float,
-) -> np.ndarray:
-    """Per clip and class, the segment-level (true positives, false positives, false negatives) of
-    xares.metrics.segment: [N, C, 3]. Summed over clips they give segment F1 exactly."""
-    from xares.metrics.segment import pool_segments, segment_window
-
-    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s)
-    counts = []
-    for output, target in zip(outputs, targets, strict=True):
-        truth = pool_segments(np.asarray(target) > 0.5, window)
-        predicted = pool_segments(np.asarray(output) > 0.0, window)
-        counts.append(
-            np.stack(
-                [(truth & predicted).sum(0), (~truth & predicted).sum(0), (truth & ~predicted).sum(0)], -1
-            )
-        )
-    return np.stack(counts).astype(np.int32)
+    return head_scores("accuracy", outputs, targets)
 
 
 def frame_record(
@@ -174,85 +143,30 @@ def frame_record(
     segment_length_in_s: float,
 ) -> ClipRecord:
     """The ClipRecord of a frame task: segment counts per clip, for the headline and both F1 averages."""
-    counts = segment_f1_counts(
-        outputs, targets, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s
+    scores = frame_scores(
+        outputs,
+        targets,
+        metric=metric,
+        hop_size_in_ms=hop_size_in_ms,
+        segment_length_in_s=segment_length_in_s,
     )
-    scores = {f"segmentf1_{avg}": (f"f1_{avg}", {"counts": counts}) for avg in ("macro", "micro")}
-    if metric in ("segmentf1_macro", "segmentf1_micro"):  # another headline metric gets no interval
-        scores["mlp_score"] = scores[metric]
     return ClipRecord(keys=keys, scores=scores)
 
 
 def retrieval_record(keys: list[str], similarity: np.ndarray, text_to_clip: np.ndarray) -> ClipRecord:
-    """The ClipRecord of a retrieval task from its text x clip similarities [N_texts, N_clips]: per
-    clip, whether its audio-to-text query hit at k and its AP@10, and how many of its texts'
-    text-to-audio queries hit at k and the sum of their AP@10. A clip's captions stay with it, so a
-    bootstrap draw of the clip draws all of its text queries too (text-to-audio scores are pooled
-    ratios: hits of the drawn clips' texts over the number of those texts)."""
-    from xares.metrics.retrieval import MAP_K, RECALL_KS, _average_precision_at_k, _ranked_relevance
-
-    similarity = np.asarray(similarity, dtype=np.float64)
-    mapping = np.asarray(text_to_clip, dtype=np.int64)
-    num_clips = similarity.shape[1]
-    if len(keys) != num_clips or similarity.shape[0] != len(mapping):
+    """The ClipRecord of a retrieval task (xares.metrics.retrieval.retrieval_scores), keyed by clip."""
+    shape, texts = np.shape(similarity), len(text_to_clip)
+    if len(shape) != 2 or len(keys) != shape[1] or shape[0] != texts:
         raise ValueError(
             f"a retrieval record needs one key per clip and one clip index per text: got {len(keys)} "
-            f"keys and {len(mapping)} clip indices for similarities of shape {similarity.shape}"
+            f"keys and {texts} clip indices for similarities of shape {shape}"
         )
-    relevant = mapping[:, None] == np.arange(num_clips)[None, :]
-    texts_per_clip = np.bincount(mapping, minlength=num_clips).astype(np.float32)
-    a2t = _ranked_relevance(similarity.T, relevant.T)
-    t2a = _ranked_relevance(similarity, relevant)
-    ones = np.ones(num_clips, np.float32)
-    scores: dict[str, tuple[str, dict[str, np.ndarray]]] = {}
-    for k in RECALL_KS:
-        audio_hit = a2t[:, :k].any(axis=1).astype(np.float32)
-        hit = t2a[:, :k].any(axis=1).astype(np.float64)
-        text_hits = np.bincount(mapping, weights=hit, minlength=num_clips).astype(np.float32)
-        scores[f"audio_to_text_recall@{k}"] = ("ratio", {"numerator": audio_hit, "denominator": ones})
-        scores[f"text_to_audio_recall@{k}"] = (
-            "ratio",
-            {"numerator": text_hits, "denominator": texts_per_clip},
-        )
-        if k == 1:
-            scores["mlp_score"] = (
-                "mean_ratio",
-                {
-                    "numerator": np.stack([audio_hit, text_hits], -1),
-                    "denominator": np.stack([ones, texts_per_clip], -1),
-                },
-            )
-    audio_ap = _average_precision_at_k(a2t, relevant.T).astype(np.float32)
-    text_ap = np.bincount(mapping, weights=_average_precision_at_k(t2a, relevant), minlength=num_clips)
-    scores[f"audio_to_text_mAP@{MAP_K}"] = ("ratio", {"numerator": audio_ap, "denominator": ones})
-    scores[f"text_to_audio_mAP@{MAP_K}"] = (
-        "ratio",
-        {"numerator": text_ap.astype(np.float32), "denominator": texts_per_clip},
-    )
-    return ClipRecord(keys=keys, scores=scores)
+    return ClipRecord(keys=keys, scores=retrieval_scores(similarity, text_to_clip))
 
 
 def asr_record(keys: list[str], hypotheses: Sequence[str], references: Sequence[str]) -> ClipRecord:
     """The ClipRecord of an ASR task: word edits and reference words per utterance (corpus WER)."""
-    from xares.metrics.wer import _words, word_error_rate
-
-    errors, words = [], []
-    for hypothesis, reference in zip(hypotheses, references, strict=True):
-        count = len(_words(reference.lower()))
-        words.append(count)
-        errors.append(
-            len(_words(hypothesis))
-            if count == 0
-            else round(word_error_rate([hypothesis], [reference]) * count)
-        )
-    errors_array, words_array = np.asarray(errors, np.float32), np.asarray(words, np.float32)
-    return ClipRecord(
-        keys=keys,
-        scores={
-            "mlp_score": ("wer_inv", {"errors": errors_array, "words": words_array}),
-            "WER": ("ratio", {"numerator": errors_array, "denominator": words_array}),
-        },
-    )
+    return ClipRecord(keys=keys, scores=asr_scores(hypotheses, references))
 
 
 # ----- pooled folds and stacked seeds ------------------------------------------------------------------
@@ -290,7 +204,7 @@ class TestClips:
             raise ValueError(f"per-clip data of format {data.get('format')!r}; this X-ARES reads format 1")
         scores = {}
         for name, entry in data["scores"].items():
-            if entry["kind"] not in STATISTICS:
+            if entry["kind"] not in KINDS:
                 raise ValueError(f"per-clip score {name!r} has unknown kind {entry['kind']!r}")
             scores[name] = (entry["kind"], {k: decode_array(v) for k, v in entry["arrays"].items()})
         clips = cls(
@@ -362,147 +276,6 @@ def merge_records(records: list[list[ClipRecord]], seeds: list[int], fold_names:
 
 
 # ----- weighted statistics -----------------------------------------------------------------------------
-# Each takes the arrays of one fold ([S or 1, n, ...]) and weights [B, n], and returns [B, S].
-def _weighted_ratio(weights: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    num = weights @ numerator.reshape(len(numerator), weights.shape[1]).T.astype(np.float64)
-    den = weights @ denominator.reshape(len(denominator), weights.shape[1]).T.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den
-
-
-def _accuracy(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    correct = (arrays["predictions"] == arrays["targets"]).astype(np.float64)
-    return _weighted_ratio(weights, correct, np.ones((1, weights.shape[1])))
-
-
-def _ratio(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    return _weighted_ratio(weights, arrays["numerator"], arrays["denominator"])
-
-
-def _mean_ratio(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    parts = [
-        _weighted_ratio(weights, arrays["numerator"][..., r], arrays["denominator"][..., r])
-        for r in range(arrays["numerator"].shape[-1])
-    ]
-    return np.mean(parts, axis=0)
-
-
-def _wer_inv(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    return np.maximum(0.0, 1.0 - _weighted_ratio(weights, arrays["errors"], arrays["words"]))
-
-
-def _errors(arrays: dict[str, np.ndarray], power: int) -> np.ndarray:
-    outputs = arrays["outputs"].astype(np.float64)
-    targets = arrays["targets"].astype(np.float64)
-    diff = np.abs(outputs - targets) ** power
-    return diff.reshape(diff.shape[0], diff.shape[1], -1).mean(axis=2)  # [S, n]
-
-
-def _mse(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    return _weighted_ratio(weights, _errors(arrays, 2), np.ones((1, weights.shape[1])))
-
-
-def _mae(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    return _weighted_ratio(weights, _errors(arrays, 1), np.ones((1, weights.shape[1])))
-
-
-def _pearson(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    outputs = arrays["outputs"].reshape(arrays["outputs"].shape[0], weights.shape[1]).astype(np.float64)
-    targets = arrays["targets"].reshape(arrays["targets"].shape[0], weights.shape[1]).astype(np.float64)
-    outputs, targets = np.broadcast_arrays(outputs, targets)
-    total = weights.sum(1, keepdims=True).astype(np.float64)  # [B, 1]
-    result = np.empty((len(weights), len(outputs)))
-    for s in range(len(outputs)):
-        mean_x = weights @ outputs[s] / total[:, 0]
-        mean_y = weights @ targets[s] / total[:, 0]
-        cov = weights @ (outputs[s] * targets[s]) / total[:, 0] - mean_x * mean_y
-        var_x = weights @ (outputs[s] ** 2) / total[:, 0] - mean_x**2
-        var_y = weights @ (targets[s] ** 2) / total[:, 0] - mean_y**2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = cov / np.sqrt(var_x * var_y)
-        result[:, s] = np.where((var_x <= 1e-12) | (var_y <= 1e-12), 0.0, r)
-    return result
-
-
-def weighted_average_precision(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Average precision of one class under each row of `weights` [B, n]; NaN without a positive.
-
-    The same step-wise AP as scikit-learn's average_precision_score (thresholds at distinct scores).
-    """
-    order = np.argsort(-scores.astype(np.float64), kind="stable")
-    ranked = scores[order]
-    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
-    y = positive[order].astype(np.float64)
-    w = weights[:, order].astype(np.float64)
-    tp = np.cumsum(w * y, axis=1)[:, ends]
-    fp = np.cumsum(w * (1.0 - y), axis=1)[:, ends]
-    total = tp[:, -1:]
-    gained = np.diff(tp, axis=1, prepend=0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        ap = (gained * precision).sum(axis=1) / total[:, 0]
-    return np.where(total[:, 0] > 0, ap, np.nan)
-
-
-def _ap(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    outputs, targets = arrays["outputs"], arrays["targets"]
-    seeds = max(len(outputs), len(targets))
-    result = np.empty((len(weights), seeds))
-    for s in range(seeds):
-        out, tgt = outputs[min(s, len(outputs) - 1)], targets[min(s, len(targets) - 1)]
-        per_class = np.stack(
-            [weighted_average_precision(out[:, c], tgt[:, c], weights) for c in range(out.shape[1])], 1
-        )
-        with warnings.catch_warnings():  # no class with a positive in a replicate: NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result[:, s] = np.nanmean(per_class, axis=1) if per_class.size else np.nan
-    return result
-
-
-def _eer(arrays: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-    from sklearn.metrics import roc_curve
-
-    scores, targets = arrays["scores"], arrays["targets"]
-    seeds = max(len(scores), len(targets))
-    result = np.full((len(weights), seeds), np.nan)
-    for s in range(seeds):
-        score, target = scores[min(s, len(scores) - 1)], targets[min(s, len(targets) - 1)]
-        for b, w in enumerate(weights):
-            keep = w > 0
-            if len(np.unique(target[keep])) < 2:
-                continue
-            fpr, tpr, _ = roc_curve(target[keep], score[keep], pos_label=1, sample_weight=w[keep])
-            index = int(np.nanargmin(np.abs((1.0 - tpr) - fpr)))
-            result[b, s] = (fpr[index] + 1.0 - tpr[index]) / 2.0
-    return result
-
-
-def _f1(counts: np.ndarray, weights: np.ndarray, average: str) -> np.ndarray:
-    sums = np.einsum("bn,snck->bsck", weights.astype(np.float64), counts.astype(np.float64))
-    tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
-    if average == "micro" and counts.shape[2] > 1:
-        tp, fp, fn = tp.sum(-1), fp.sum(-1), fn.sum(-1)
-    denominator = 2 * tp + fp + fn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
-    return f1 if f1.ndim == 2 else f1.mean(-1)
-
-
-STATISTICS: dict[str, Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]] = {
-    "accuracy": _accuracy,
-    "ap": _ap,
-    "eer": _eer,
-    "mse": _mse,
-    "mae": _mae,
-    "pearson": _pearson,
-    "f1_macro": lambda arrays, weights: _f1(arrays["counts"], weights, "macro"),
-    "f1_micro": lambda arrays, weights: _f1(arrays["counts"], weights, "micro"),
-    "ratio": _ratio,
-    "mean_ratio": _mean_ratio,
-    "wer_inv": _wer_inv,
-}
-
-
 def score_under_weights(clips: TestClips, name: str, weights: np.ndarray) -> np.ndarray:
     """Score `name` under each row of weights [B, N]: per seed the mean over folds, then the mean over
     seeds. Returns [B]; NaN where a replicate left no usable clip."""
@@ -512,7 +285,7 @@ def score_under_weights(clips: TestClips, name: str, weights: np.ndarray) -> np.
 def per_seed_scores(clips: TestClips, name: str, weights: np.ndarray) -> np.ndarray:
     """[B, S]: score `name` of every seed under each row of weights."""
     kind, arrays = clips.scores[name]
-    statistic = STATISTICS[kind]
+    statistic = KINDS[kind].weighted
     per_fold = []
     for f in range(len(clips.fold_names)):
         mask = clips.fold == f
@@ -700,8 +473,7 @@ def per_class_scores(clips: TestClips, name: str) -> dict[str, Any] | None:
     if kind in ("f1_macro", "f1_micro"):
         counts = arrays["counts"].sum(1).astype(np.float64)  # [S, C, 3]
         tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0).mean(0)
+        f1 = f1_from_counts(tp, fp, fn).mean(0)
         return {
             "names": _names(clips, counts.shape[1]),
             "support": (tp + fn)[0].astype(int).tolist(),

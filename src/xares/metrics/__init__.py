@@ -1,52 +1,43 @@
-"""Every metric X-ARES reports, in one place, by name.
+"""Every metric X-ARES reports, in one place, by name, each declared once (see xares.metrics.base).
 
 A metric takes the head's raw outputs (logits or predictions, [N, C]) and the targets and returns a
-float. Which direction is better is part of the metric, not of the caller.
+float; its per-clip record and weighted form serve the bootstrap intervals and paired tests of
+xares.stats. Which direction is better is part of the metric, not of the caller. KINDS holds the
+weighted statistic of every per-clip record kind that score caches and results.json may name.
+
+scikit-learn and SciPy are imported by the functions that use them, so importing this is cheap.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from typing import TypeVar
 
-import numpy as np
+from xares.metrics import classification, regression, retrieval, segment, wer
+from xares.metrics.base import MEAN_RATIO, RATIO, Kind, Metric
 
-from xares.metrics.classification import accuracy, equal_error_rate, mean_average_precision
-from xares.metrics.regression import mean_absolute_error, mean_squared_error, pearson_correlation
-from xares.metrics.retrieval import recallatk_r1
-from xares.metrics.segment import segment_f1_macro, segment_f1_micro
-from xares.metrics.wer import wer_inv
+__all__ = ["KINDS", "METRICS", "Kind", "Metric", "get_metric"]
 
-
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    compute: Callable[[np.ndarray, np.ndarray], float]
-    higher_is_better: bool = True
-
-    def better(self, candidate: float, incumbent: float | None) -> bool:
-        """Strictly better: a tie keeps the earlier epoch, as the published protocol does."""
-        if incumbent is None:
-            return True
-        return candidate > incumbent if self.higher_is_better else candidate < incumbent
+_Named = TypeVar("_Named", Metric, Kind)
 
 
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("accuracy", accuracy),
-        Metric("mAP", mean_average_precision),
-        Metric("MSE", mean_squared_error, higher_is_better=False),
-        Metric("MAE", mean_absolute_error, higher_is_better=False),
-        Metric("EER", equal_error_rate, higher_is_better=False),
-        Metric("pearson", pearson_correlation),
-        Metric("segmentf1_macro", segment_f1_macro),  # takes hop_size_in_ms, segment_length_in_s
-        Metric("segmentf1_micro", segment_f1_micro),
-        Metric("WER_inv", wer_inv),
-        Metric("recallatk_r1", recallatk_r1),
-    )
-}
+def _register(entries: Iterable[_Named]) -> dict[str, _Named]:
+    """By name; a name declared twice is a bug in this package and fails at import."""
+    registry: dict[str, _Named] = {}
+    for entry in entries:
+        if entry.name in registry:
+            raise RuntimeError(f"{type(entry).__name__} {entry.name!r} is declared twice in xares.metrics")
+        registry[entry.name] = entry
+    return registry
+
+
+METRICS: dict[str, Metric] = _register(
+    classification.METRICS + regression.METRICS + segment.METRICS + wer.METRICS + retrieval.METRICS
+)
+KINDS: dict[str, Kind] = _register(
+    classification.KINDS + regression.KINDS + segment.KINDS + wer.KINDS + (RATIO, MEAN_RATIO)
+)
 
 
 def get_metric(name: str) -> Metric:

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_curve
+
+from xares.metrics.base import Arrays, Kind, Metric, weighted_mean
 
 
 def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
     """Fraction of samples whose arg-max class equals the integer target."""
     return float(np.mean(np.argmax(outputs, axis=1) == targets))
+
+
+def accuracy_record(outputs: np.ndarray, targets: np.ndarray) -> Arrays:
+    """Predicted and true class of every clip."""
+    outputs = np.asarray(outputs)
+    dtype = np.int16 if outputs.shape[-1] < 32_000 else np.int32
+    predictions = np.argmax(outputs, axis=1).astype(dtype)
+    return {"predictions": predictions, "targets": np.asarray(targets).astype(dtype)}
+
+
+def weighted_accuracy(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
+    correct = (arrays["predictions"] == arrays["targets"]).astype(np.float64)
+    return weighted_mean(weights, correct)
 
 
 def mean_average_precision(outputs: np.ndarray, targets: np.ndarray) -> float:
@@ -17,10 +33,53 @@ def mean_average_precision(outputs: np.ndarray, targets: np.ndarray) -> float:
     scikit-learn gives such classes an AP that depends only on the number of negatives (and warns),
     which says nothing about the encoder; small test sets meet this often.
     """
+    from sklearn.metrics import average_precision_score
+
     present = targets.sum(axis=0) > 0
     if not present.any():
         raise ValueError("mAP needs at least one positive target in the evaluation set")
     return float(average_precision_score(targets[:, present], outputs[:, present], average="macro"))
+
+
+def average_precision_record(outputs: np.ndarray, targets: np.ndarray) -> Arrays:
+    """Every clip's outputs (float16) and 0/1 targets, per class."""
+    outputs, targets = np.asarray(outputs), np.asarray(targets)
+    return {"outputs": outputs.astype(np.float16), "targets": (targets > 0.5).astype(np.uint8)}
+
+
+def weighted_average_precision(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average precision of one class under each row of `weights` [B, n]; NaN without a positive.
+
+    The same step-wise AP as scikit-learn's average_precision_score (thresholds at distinct scores).
+    """
+    order = np.argsort(-scores.astype(np.float64), kind="stable")
+    ranked = scores[order]
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+    y = positive[order].astype(np.float64)
+    w = weights[:, order].astype(np.float64)
+    tp = np.cumsum(w * y, axis=1)[:, ends]
+    fp = np.cumsum(w * (1.0 - y), axis=1)[:, ends]
+    total = tp[:, -1:]
+    gained = np.diff(tp, axis=1, prepend=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        ap = (gained * precision).sum(axis=1) / total[:, 0]
+    return np.where(total[:, 0] > 0, ap, np.nan)
+
+
+def weighted_mean_average_precision(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
+    outputs, targets = arrays["outputs"], arrays["targets"]
+    seeds = max(len(outputs), len(targets))
+    result = np.empty((len(weights), seeds))
+    for s in range(seeds):
+        out, tgt = outputs[min(s, len(outputs) - 1)], targets[min(s, len(targets) - 1)]
+        per_class = np.stack(
+            [weighted_average_precision(out[:, c], tgt[:, c], weights) for c in range(out.shape[1])], 1
+        )
+        with warnings.catch_warnings():  # no class with a positive in a replicate: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result[:, s] = np.nanmean(per_class, axis=1) if per_class.size else np.nan
+    return result
 
 
 def equal_error_rate(outputs: np.ndarray, targets: np.ndarray) -> float:
@@ -29,6 +88,8 @@ def equal_error_rate(outputs: np.ndarray, targets: np.ndarray) -> float:
     The score of the positive class (label 1) is the second column of two-class logits, or the single
     column of a one-output head.
     """
+    from sklearn.metrics import roc_curve
+
     scores = (
         outputs[:, -1] - outputs[:, 0] if outputs.ndim == 2 and outputs.shape[1] == 2 else outputs.reshape(-1)
     )
@@ -36,3 +97,45 @@ def equal_error_rate(outputs: np.ndarray, targets: np.ndarray) -> float:
     false_neg = 1.0 - true_pos
     index = int(np.nanargmin(np.abs(false_neg - false_pos)))
     return float((false_pos[index] + false_neg[index]) / 2.0)
+
+
+def equal_error_rate_record(outputs: np.ndarray, targets: np.ndarray) -> Arrays:
+    """Every clip's detection score (as `equal_error_rate` takes it) and its 0/1 target."""
+    outputs, targets = np.asarray(outputs), np.asarray(targets)
+    scores = (
+        outputs[:, -1] - outputs[:, 0]
+        if outputs.ndim == 2 and outputs.shape[1] == 2
+        else outputs.reshape(len(outputs), -1)[:, 0]
+    )
+    return {"scores": scores.astype(np.float32), "targets": targets.astype(np.int8)}
+
+
+def weighted_equal_error_rate(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
+    """The EER under weights: the ROC curve with the weights as sample weights (drawn clips only)."""
+    from sklearn.metrics import roc_curve
+
+    scores, targets = arrays["scores"], arrays["targets"]
+    seeds = max(len(scores), len(targets))
+    result = np.full((len(weights), seeds), np.nan)
+    for s in range(seeds):
+        score, target = scores[min(s, len(scores) - 1)], targets[min(s, len(targets) - 1)]
+        for b, w in enumerate(weights):
+            keep = w > 0
+            if len(np.unique(target[keep])) < 2:
+                continue
+            fpr, tpr, _ = roc_curve(target[keep], score[keep], pos_label=1, sample_weight=w[keep])
+            index = int(np.nanargmin(np.abs((1.0 - tpr) - fpr)))
+            result[b, s] = (fpr[index] + 1.0 - tpr[index]) / 2.0
+    return result
+
+
+ACCURACY = Kind("accuracy", weighted_accuracy)  # predictions [S, N] int, targets [S, N] int
+AP = Kind("ap", weighted_mean_average_precision)  # outputs [S, N, C] float16, targets [S, N, C] uint8
+EER = Kind("eer", weighted_equal_error_rate)  # scores [S, N], targets [S, N]
+
+METRICS = (
+    Metric("accuracy", accuracy, kind=ACCURACY, record=accuracy_record),
+    Metric("mAP", mean_average_precision, kind=AP, record=average_precision_record),
+    Metric("EER", equal_error_rate, higher_is_better=False, kind=EER, record=equal_error_rate_record),
+)
+KINDS = (ACCURACY, AP, EER)

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from xares.metrics.base import MEAN_RATIO, RATIO, Arrays, Metric
+
 RECALL_KS: tuple[int, ...] = (1, 5, 10)
 MAP_K = 10
 
@@ -140,3 +142,57 @@ def recallatk_r1(similarity: np.ndarray, text_to_clip: np.ndarray) -> float:
     `retrieval_metrics` for the full set.
     """
     return retrieval_metrics_from_similarity(similarity, text_to_clip)["recallatk_r1"]
+
+
+# ----- per-clip form ----------------------------------------------------------------------------------
+def retrieval_scores(similarity: np.ndarray, text_to_clip: np.ndarray) -> dict[str, tuple[str, Arrays]]:
+    """Every retrieval metric's per-clip record, from the text x clip similarities [N_texts, N_clips].
+
+    Per clip: whether its audio-to-text query hit at k and its AP@10, and how many of its texts'
+    text-to-audio queries hit at k and the sum of their AP@10. A clip's captions stay with it, so a
+    bootstrap draw of the clip draws all of its text queries too (text-to-audio scores are pooled
+    ratios: hits of the drawn clips' texts over the number of those texts). The headline
+    ("mlp_score", recallatk_r1) is the mean of the two recall@1 ratios.
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    mapping = np.asarray(text_to_clip, dtype=np.int64)
+    num_clips = similarity.shape[1]
+    relevant = mapping[:, None] == np.arange(num_clips)[None, :]
+    texts_per_clip = np.bincount(mapping, minlength=num_clips).astype(np.float32)
+    a2t = _ranked_relevance(similarity.T, relevant.T)
+    t2a = _ranked_relevance(similarity, relevant)
+    ones = np.ones(num_clips, np.float32)
+    scores: dict[str, tuple[str, Arrays]] = {}
+    for k in RECALL_KS:
+        audio_hit = a2t[:, :k].any(axis=1).astype(np.float32)
+        hit = t2a[:, :k].any(axis=1).astype(np.float64)
+        text_hits = np.bincount(mapping, weights=hit, minlength=num_clips).astype(np.float32)
+        scores[f"audio_to_text_recall@{k}"] = (RATIO.name, {"numerator": audio_hit, "denominator": ones})
+        scores[f"text_to_audio_recall@{k}"] = (
+            RATIO.name,
+            {"numerator": text_hits, "denominator": texts_per_clip},
+        )
+        if k == 1:
+            scores["mlp_score"] = (
+                MEAN_RATIO.name,
+                {
+                    "numerator": np.stack([audio_hit, text_hits], -1),
+                    "denominator": np.stack([ones, texts_per_clip], -1),
+                },
+            )
+    audio_ap = _average_precision_at_k(a2t, relevant.T).astype(np.float32)
+    text_ap = np.bincount(mapping, weights=_average_precision_at_k(t2a, relevant), minlength=num_clips)
+    scores[f"audio_to_text_mAP@{MAP_K}"] = (RATIO.name, {"numerator": audio_ap, "denominator": ones})
+    scores[f"text_to_audio_mAP@{MAP_K}"] = (
+        RATIO.name,
+        {"numerator": text_ap.astype(np.float32), "denominator": texts_per_clip},
+    )
+    return scores
+
+
+def recallatk_r1_record(similarity: np.ndarray, text_to_clip: np.ndarray) -> Arrays:
+    """The headline's per-clip record: both directions' recall@1 hits over their query counts."""
+    return retrieval_scores(similarity, text_to_clip)["mlp_score"][1]
+
+
+METRICS = (Metric("recallatk_r1", recallatk_r1, kind=MEAN_RATIO, record=recallatk_r1_record),)

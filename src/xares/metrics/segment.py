@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 import numpy as np
-from sklearn.metrics import f1_score
 
+from xares.metrics.base import Arrays, Kind, Metric
 from xares.metrics.classification import mean_average_precision
 
 Average = Literal["macro", "micro"]
@@ -79,6 +80,20 @@ def _check_pairs(outputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -
         classes = output.shape[1]
 
 
+def _pooled(
+    outputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per clip, the segment x class truth and prediction (bool): targets > 0.5, logits > 0, max-pooled."""
+    _check_pairs(outputs, targets)
+    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s)
+    truth = [pool_segments(np.asarray(t) > 0.5, window) for t in targets]
+    predicted = [pool_segments(np.asarray(o) > 0.0, window) for o in outputs]
+    return truth, predicted
+
+
 def segment_indicators(
     frame_logits_per_clip: Sequence[np.ndarray],
     frame_targets_per_clip: Sequence[np.ndarray],
@@ -87,10 +102,9 @@ def segment_indicators(
     segment_length_in_s: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The stacked (clip, segment) x class indicator matrices (truth, prediction) that F1 is taken on."""
-    _check_pairs(frame_logits_per_clip, frame_targets_per_clip)
-    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s)
-    truth = [pool_segments(np.asarray(t) > 0.5, window) for t in frame_targets_per_clip]
-    predicted = [pool_segments(np.asarray(o) > 0.0, window) for o in frame_logits_per_clip]
+    truth, predicted = _pooled(
+        frame_logits_per_clip, frame_targets_per_clip, hop_size_in_ms, segment_length_in_s
+    )
     return np.concatenate(truth).astype(np.int8), np.concatenate(predicted).astype(np.int8)
 
 
@@ -111,6 +125,8 @@ def segment_f1(
         hop_size_in_ms=hop_size_in_ms,
         segment_length_in_s=segment_length_in_s,
     )
+    from sklearn.metrics import f1_score
+
     if truth.shape[1] == 1:
         # scikit-learn reads a one-column matrix as binary labels, not as one-class multi-label, and would
         # average over "positive" and "negative" (micro then equals accuracy); one class means its own F1
@@ -118,38 +134,8 @@ def segment_f1(
     return float(f1_score(truth, predicted, average=average, zero_division=0))
 
 
-def segment_f1_macro(
-    frame_logits_per_clip: Sequence[np.ndarray],
-    frame_targets_per_clip: Sequence[np.ndarray],
-    *,
-    hop_size_in_ms: float,
-    segment_length_in_s: float,
-) -> float:
-    """The metric registered as "segmentf1_macro" (DESED: 1 s segments)."""
-    return segment_f1(
-        frame_logits_per_clip,
-        frame_targets_per_clip,
-        hop_size_in_ms=hop_size_in_ms,
-        segment_length_in_s=segment_length_in_s,
-        average="macro",
-    )
-
-
-def segment_f1_micro(
-    frame_logits_per_clip: Sequence[np.ndarray],
-    frame_targets_per_clip: Sequence[np.ndarray],
-    *,
-    hop_size_in_ms: float,
-    segment_length_in_s: float,
-) -> float:
-    """The metric registered as "segmentf1_micro" (MAESTRO: 0.1 s segments)."""
-    return segment_f1(
-        frame_logits_per_clip,
-        frame_targets_per_clip,
-        hop_size_in_ms=hop_size_in_ms,
-        segment_length_in_s=segment_length_in_s,
-        average="micro",
-    )
+segment_f1_macro = partial(segment_f1, average="macro")  # "segmentf1_macro" (DESED: 1 s segments)
+segment_f1_micro = partial(segment_f1, average="micro")  # "segmentf1_micro" (MAESTRO: 0.1 s segments)
 
 
 def frame_average_precision(
@@ -167,3 +153,69 @@ def frame_average_precision(
         return None
     outputs = np.concatenate([np.asarray(o, dtype=np.float32) for o in frame_logits_per_clip])
     return mean_average_precision(outputs, targets)
+
+
+# ----- per-clip form ----------------------------------------------------------------------------------
+def segment_counts(
+    outputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    *,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> Arrays:
+    """Per clip and class, the segment-level (true positives, false positives, false negatives):
+    counts [N, C, 3]. Summed over clips they give segment F1 exactly, macro or micro."""
+    counts = [
+        np.stack([(truth & predicted).sum(0), (~truth & predicted).sum(0), (truth & ~predicted).sum(0)], -1)
+        for truth, predicted in zip(
+            *_pooled(outputs, targets, hop_size_in_ms, segment_length_in_s), strict=True
+        )
+    ]
+    return {"counts": np.stack(counts).astype(np.int32)}
+
+
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """F1 = 2 tp / (2 tp + fp + fn), 0 where a class has no positive in truth or prediction."""
+    denominator = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, 0.0)
+
+
+def weighted_segment_f1(arrays: Arrays, weights: np.ndarray, average: Average) -> np.ndarray:
+    """Segment F1 of the weighted sums of the clips' counts; one class is its own F1 either way."""
+    counts = arrays["counts"]
+    sums = np.einsum("bn,snck->bsck", weights.astype(np.float64), counts.astype(np.float64))
+    tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+    if average == "micro" and counts.shape[2] > 1:
+        tp, fp, fn = tp.sum(-1), fp.sum(-1), fn.sum(-1)
+    f1 = f1_from_counts(tp, fp, fn)
+    return f1 if f1.ndim == 2 else f1.mean(-1)
+
+
+F1_MACRO = Kind("f1_macro", partial(weighted_segment_f1, average="macro"))  # counts [S, N, C, 3] int
+F1_MICRO = Kind("f1_micro", partial(weighted_segment_f1, average="micro"))
+
+METRICS = (  # both take hop_size_in_ms and segment_length_in_s
+    Metric("segmentf1_macro", segment_f1_macro, kind=F1_MACRO, record=segment_counts),
+    Metric("segmentf1_micro", segment_f1_micro, kind=F1_MICRO, record=segment_counts),
+)
+KINDS = (F1_MACRO, F1_MICRO)
+
+
+def frame_scores(
+    outputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    *,
+    metric: str,
+    hop_size_in_ms: float,
+    segment_length_in_s: float,
+) -> dict[str, tuple[str, Arrays]]:
+    """The per-clip scores of a frame task: both segment F1 averages from one set of counts, and the
+    headline ("mlp_score") when it is one of them (another headline metric gets no interval)."""
+    counts = segment_counts(
+        outputs, targets, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s
+    )
+    scores = {m.name: (m.kind.name, dict(counts)) for m in METRICS if m.kind is not None}
+    if metric in scores:
+        scores["mlp_score"] = scores[metric]
+    return scores

@@ -16,6 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from xares.metrics.base import RATIO, Arrays, Kind, Metric, weighted_ratio
+
 
 def _jiwer() -> Any:
     """Imported on first use, so the rest of xares keeps working where only ASR tasks need jiwer."""
@@ -86,3 +90,37 @@ def word_error_rate(hypotheses: Sequence[str], references: Sequence[str]) -> flo
 def wer_inv(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """The X-ARES ASR score: max(0, 1 - corpus WER), so higher is better and it lies in [0, 1]."""
     return max(0.0, 1.0 - word_error_rate(hypotheses, references))
+
+
+# ----- per-clip form ----------------------------------------------------------------------------------
+def wer_record(hypotheses: Sequence[str], references: Sequence[str]) -> Arrays:
+    """Word edits and reference words of every utterance; their pooled ratio is the corpus WER."""
+    errors, words = [], []
+    for hypothesis, reference in zip(hypotheses, references, strict=True):
+        count = len(_words(reference.lower()))
+        words.append(count)
+        errors.append(
+            len(_words(hypothesis))
+            if count == 0
+            else round(word_error_rate([hypothesis], [reference]) * count)
+        )
+    return {"errors": np.asarray(errors, np.float32), "words": np.asarray(words, np.float32)}
+
+
+def weighted_wer_inv(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
+    return np.maximum(0.0, 1.0 - weighted_ratio(weights, arrays["errors"], arrays["words"]))
+
+
+WER_INV = Kind("wer_inv", weighted_wer_inv)  # errors [S, N], words [S, N]
+
+METRICS = (Metric("WER_inv", wer_inv, kind=WER_INV, record=wer_record),)
+KINDS = (WER_INV,)
+
+
+def asr_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, tuple[str, Arrays]]:
+    """The per-clip scores of an ASR task: the headline WER_inv ("mlp_score") and the WER, as a ratio."""
+    arrays = wer_record(hypotheses, references)
+    return {
+        "mlp_score": (WER_INV.name, arrays),
+        "WER": (RATIO.name, {"numerator": arrays["errors"], "denominator": arrays["words"]}),
+    }
