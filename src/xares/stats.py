@@ -15,23 +15,11 @@ each replicate draws every task's clips and averages the task scores of that rep
 comparison draws the clips the two results share (matched by key) once per replicate and scores both
 encoders on the same draw.
 
-Kinds of per-clip data (arrays have a seed axis S first, then the clip axis N; an array that is the
-same for every seed is kept once, S = 1):
-
-    accuracy    predictions [S, N] int, targets [S, N] int                fraction correct
-    ap          outputs [S, N, C] float16, targets [S, N, C] uint8        macro average precision
-    eer         scores [S, N], targets [S, N]                             equal error rate
-    mse, mae    outputs [S, N, ...], targets [S, N, ...]                  mean squared / absolute error
-    pearson     outputs [S, N], targets [S, N]                            correlation
-    f1_macro,   counts [S, N, C, 3] int (true positives, false positives, false negatives per class)
-    f1_micro
-    ratio       numerator [S, N], denominator [S, N]                      sum w*num / sum w*den
-    mean_ratio  numerator [S, N, R], denominator [S, N, R]                mean over r of ratio r
-    wer_inv     errors [S, N], words [S, N]                               max(0, 1 - corpus WER)
-
-Each kind's weighted statistic is declared with its metric in xares.metrics (KINDS there), beside the
-metric's value and per-clip record, so an interval re-aggregates the metric's own per-clip values; this
-module holds the records, the resampling and what is summarised from it.
+A score's per-clip arrays have a seed axis S first, then the clip axis N (an array that is the same
+for every seed is kept once, S = 1), under a kind (accuracy, ap, eer, mse, mae, pearson, f1_macro,
+f1_micro, ratio, mean_ratio, wer_inv) whose weighted statistic is declared with its metric in
+xares.metrics (KINDS), beside the metric's value and record: an interval re-aggregates the metric's own
+per-clip values, and this module holds only the records and the resampling.
 
 On disk (score caches and results.json) arrays are stored compactly: raw little-endian bytes,
 zlib-compressed, base64 (`encode_array`).
@@ -134,23 +122,10 @@ def classification_scores(outputs: np.ndarray, targets: np.ndarray) -> tuple[str
 
 
 def frame_record(
-    keys: list[str],
-    outputs: Sequence[np.ndarray],
-    targets: Sequence[np.ndarray],
-    *,
-    metric: str,
-    hop_size_in_ms: float,
-    segment_length_in_s: float,
+    keys: list[str], outputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], **args: Any
 ) -> ClipRecord:
-    """The ClipRecord of a frame task: segment counts per clip, for the headline and both F1 averages."""
-    scores = frame_scores(
-        outputs,
-        targets,
-        metric=metric,
-        hop_size_in_ms=hop_size_in_ms,
-        segment_length_in_s=segment_length_in_s,
-    )
-    return ClipRecord(keys=keys, scores=scores)
+    """The ClipRecord of a frame task (xares.metrics.segment.frame_scores: metric, hop, segment length)."""
+    return ClipRecord(keys=keys, scores=frame_scores(outputs, targets, **args))
 
 
 def retrieval_record(keys: list[str], similarity: np.ndarray, text_to_clip: np.ndarray) -> ClipRecord:
