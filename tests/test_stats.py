@@ -6,7 +6,12 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from xares import stats
-from xares.metrics.classification import accuracy, equal_error_rate, mean_average_precision
+from xares.metrics.classification import (
+    accuracy,
+    equal_error_rate,
+    mean_average_precision,
+    weighted_average_precision,
+)
 from xares.metrics.regression import mean_absolute_error, mean_squared_error, pearson_correlation
 from xares.metrics.retrieval import retrieval_metrics_from_similarity
 from xares.metrics.segment import segment_f1
@@ -53,13 +58,13 @@ def test_weighted_average_precision_is_sklearns(seed):
     positive = rng.random(40) < 0.3
     positive[0] = True
     ones = np.ones((1, 40))
-    assert stats.weighted_average_precision(scores, positive, ones)[0] == pytest.approx(
+    assert weighted_average_precision(scores, positive, ones)[0] == pytest.approx(
         average_precision_score(positive, scores)
     )
     counts = rng.integers(0, 3, 40)
     counts[0] = 1
     repeated = np.repeat(np.arange(40), counts)
-    assert stats.weighted_average_precision(scores, positive, counts[None].astype(float))[0] == pytest.approx(
+    assert weighted_average_precision(scores, positive, counts[None].astype(float))[0] == pytest.approx(
         average_precision_score(positive[repeated], scores[repeated])
     )
 

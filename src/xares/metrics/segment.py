@@ -117,6 +117,8 @@ def segment_f1(
     average: Average,
 ) -> float:
     """Segment-based F1 of frame logits [T_i, C] against 0/1 frame targets [T_i, C], clip by clip."""
+    from sklearn.metrics import f1_score
+
     if average not in ("macro", "micro"):
         raise ValueError(f"average must be 'macro' or 'micro', got {average!r}")
     truth, predicted = segment_indicators(
@@ -125,8 +127,6 @@ def segment_f1(
         hop_size_in_ms=hop_size_in_ms,
         segment_length_in_s=segment_length_in_s,
     )
-    from sklearn.metrics import f1_score
-
     if truth.shape[1] == 1:
         # scikit-learn reads a one-column matrix as binary labels, not as one-class multi-label, and would
         # average over "positive" and "negative" (micro then equals accuracy); one class means its own F1
@@ -203,18 +203,12 @@ KINDS = (F1_MACRO, F1_MICRO)
 
 
 def frame_scores(
-    outputs: Sequence[np.ndarray],
-    targets: Sequence[np.ndarray],
-    *,
-    metric: str,
-    hop_size_in_ms: float,
-    segment_length_in_s: float,
+    outputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], *, metric: str, **segment_args: float
 ) -> dict[str, tuple[str, Arrays]]:
-    """The per-clip scores of a frame task: both segment F1 averages from one set of counts, and the
-    headline ("mlp_score") when it is one of them (another headline metric gets no interval)."""
-    counts = segment_counts(
-        outputs, targets, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s
-    )
+    """The per-clip scores of a frame task: both segment F1 averages from one set of counts (segment_args:
+    hop_size_in_ms, segment_length_in_s), and the headline ("mlp_score") when it is one of them (another
+    headline metric gets no interval)."""
+    counts = segment_counts(outputs, targets, **segment_args)
     scores = {m.name: (m.kind.name, dict(counts)) for m in METRICS if m.kind is not None}
     if metric in scores:
         scores["mlp_score"] = scores[metric]
