@@ -90,24 +90,25 @@ def equal_error_rate(outputs: np.ndarray, targets: np.ndarray) -> float:
     """
     from sklearn.metrics import roc_curve
 
-    scores = (
-        outputs[:, -1] - outputs[:, 0] if outputs.ndim == 2 and outputs.shape[1] == 2 else outputs.reshape(-1)
-    )
-    false_pos, true_pos, _ = roc_curve(targets, scores, pos_label=1)
+    false_pos, true_pos, _ = roc_curve(targets, detection_scores(outputs), pos_label=1)
     false_neg = 1.0 - true_pos
     index = int(np.nanargmin(np.abs(false_neg - false_pos)))
     return float((false_pos[index] + false_neg[index]) / 2.0)
 
 
+def detection_scores(outputs: np.ndarray) -> np.ndarray:
+    """The positive class's score of each clip: logit 1 minus logit 0 of a two-class head, else the
+    first (single) output."""
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 2 and outputs.shape[1] == 2:
+        return outputs[:, -1] - outputs[:, 0]
+    return outputs.reshape(len(outputs), -1)[:, 0]
+
+
 def equal_error_rate_record(outputs: np.ndarray, targets: np.ndarray) -> Arrays:
-    """Every clip's detection score (as `equal_error_rate` takes it) and its 0/1 target."""
-    outputs, targets = np.asarray(outputs), np.asarray(targets)
-    scores = (
-        outputs[:, -1] - outputs[:, 0]
-        if outputs.ndim == 2 and outputs.shape[1] == 2
-        else outputs.reshape(len(outputs), -1)[:, 0]
-    )
-    return {"scores": scores.astype(np.float32), "targets": targets.astype(np.int8)}
+    """Every clip's detection score and its 0/1 target."""
+    scores = detection_scores(outputs)
+    return {"scores": scores.astype(np.float32), "targets": np.asarray(targets).astype(np.int8)}
 
 
 def weighted_equal_error_rate(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
