@@ -1,0 +1,70 @@
+"""The real-recording suite: class rules and deterministic builds.
+
+The builds from the real Debian packages need a ~160 MB download; they run only when the package is
+already in the cache ($XARES_DEBIAN_CACHE, default env/.downloads/debian) or XARES_REAL_SUITE=1 asks
+for the download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.data.test_debian import make_deb
+from xares.data.debian import fetch_package
+from xares.data.real.packages import TUXPAINT_STAMPS
+from xares.data.real.stamp_sounds import build, stamp_class
+from xares.data.shards import iter_shard
+
+CACHE = Path(os.environ.get("XARES_DEBIAN_CACHE", "env/.downloads/debian"))
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.tar"))}
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [
+        ("usr/share/tuxpaint/stamps/animals/birds/robin.ogg", "bird"),
+        ("usr/share/tuxpaint/stamps/animals/marsupials/koala.ogg", "mammal"),
+        ("usr/share/tuxpaint/stamps/animals/insects/bee.ogg", "other_animal"),
+        ("usr/share/tuxpaint/stamps/household/kettle.ogg", "object"),
+        ("usr/share/tuxpaint/stamps/household/kettle_desc_fr.ogg", None),
+        ("usr/share/tuxpaint/stamps/symbols/math/plus.ogg", None),
+        ("usr/share/tuxpaint/stamps/household/kettle.png", None),
+    ],
+)
+def test_stamp_class(path: str, label: str | None) -> None:
+    assert stamp_class(path) == label
+
+
+def test_stamp_build_on_a_small_package(tmp_path: Path) -> None:
+    names = [f"./usr/share/tuxpaint/stamps/animals/birds/b{i}.ogg" for i in range(6)]
+    names += ["./usr/share/tuxpaint/stamps/town/car.ogg", "./usr/share/tuxpaint/stamps/symbols/x.ogg"]
+    deb = tmp_path / "stamps.deb"
+    deb.write_bytes(make_deb({name: name.encode() for name in names}))
+    build(deb, tmp_path / "a")
+    build(deb, tmp_path / "b")
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    labels = [s.meta["label"] for p in sorted((tmp_path / "a").glob("*.tar")) for s in iter_shard(p)]
+    assert sorted(labels) == ["bird"] * 6 + ["object"]
+
+
+real = pytest.mark.skipif(
+    not (CACHE / TUXPAINT_STAMPS.file_name).is_file() and os.environ.get("XARES_REAL_SUITE") != "1",
+    reason="SKIPPED: the real tuxpaint-stamps-default package (160 MB) is not cached in "
+    f"{CACHE}; set XARES_REAL_SUITE=1 to download it and run this test",
+)
+
+
+@real
+def test_real_stamp_sounds_build_twice_identical(tmp_path: Path) -> None:
+    deb = fetch_package(TUXPAINT_STAMPS, CACHE)
+    build(deb, tmp_path / "a")
+    build(deb, tmp_path / "b")
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    assert len(_digests(tmp_path / "a")) == 5
