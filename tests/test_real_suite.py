@@ -68,3 +68,22 @@ def test_real_stamp_sounds_build_twice_identical(tmp_path: Path) -> None:
     build(deb, tmp_path / "b")
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
     assert len(_digests(tmp_path / "a")) == 5
+
+
+def test_allison_prompt_and_translation_share_a_split(tmp_path: Path) -> None:
+    from xares.data.real.allison_languages import build as build_languages
+
+    prompts = [f"p{i}" for i in range(30)]
+    debs = {}
+    for language, folder in (("en", "en_US_f_Allison"), ("es", "es_MX_f_Allison")):
+        files = {f"./usr/share/asterisk/sounds/{folder}/{p}.wav": f"{language}{p}".encode() for p in prompts}
+        debs[language] = tmp_path / f"{language}.deb"
+        debs[language].write_bytes(make_deb(files))
+    build_languages(debs, tmp_path / "a")
+    build_languages(debs, tmp_path / "b")
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    side: dict[str, set[str]] = {}
+    for shard in sorted((tmp_path / "a").glob("*.tar")):
+        for sample in iter_shard(shard):
+            side.setdefault(sample.meta["prompt"], set()).add(shard.name)
+    assert len(side) == 30 and all(len(names) == 1 for names in side.values())
