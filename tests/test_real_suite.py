@@ -87,3 +87,11 @@ def test_allison_prompt_and_translation_share_a_split(tmp_path: Path) -> None:
         for sample in iter_shard(shard):
             side.setdefault(sample.meta["prompt"], set()).add(shard.name)
     assert len(side) == 30 and all(len(names) == 1 for names in side.values())
+
+
+def test_parse_transcripts_keeps_words_drops_descriptions() -> None:
+    from xares.data.real.allison_asr import parse_transcripts
+
+    text = "; Core Asterisk Sounds\n\nbeep: [this is a beep]\nagent-pass: Please enter your password, #.\n"
+    text += "digits/1: One.\nempty:\n"
+    assert parse_transcripts(text) == {"agent-pass": "please enter your password", "digits/1": "one"}

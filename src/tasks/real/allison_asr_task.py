@@ -1,0 +1,39 @@
+"""Real recordings: ASR of Allison's US English Asterisk prompts, scored by 1 - WER (CTC head).
+
+Source: Debian packages asterisk-core-sounds-en-wav (audio) and asterisk-core-sounds-en (transcripts),
+1.6.1-1, CC-BY-SA-3.0. One professional speaker; prompt names disjoint across splits. See
+xares.data.real.allison_asr. Chance: an empty transcript scores 0.
+"""
+
+from xares.data.real.allison_asr import generate
+from xares.errors import LabelError
+from xares.task import TaskConfig
+
+
+def asr_transcript(meta: dict) -> str:
+    transcript = meta.get("trans")
+    if not isinstance(transcript, str):
+        raise LabelError(f"expected the transcript as a string in JSON field 'trans', got {meta!r}")
+    return transcript
+
+
+def allison_asr_config(encoder) -> TaskConfig:
+    return TaskConfig(
+        name="real_allison_asr",
+        formal_name="Real ASR (Allison prompts)",
+        domain="speech",
+        encoder=encoder,
+        generator=generate,
+        train_split="train",
+        valid_split="valid",
+        test_split="test",
+        task_type="asr",
+        label_processor=asr_transcript,
+        metric="WER_inv",
+        criterion="CTCLoss",
+        epochs=15,
+        learning_rate=1e-2,
+        batch_size_train=16,
+        do_knn=False,
+        description="Asterisk prompts by Allison (Debian), 8 kHz WAV, with the package's transcripts.",
+    )
