@@ -95,3 +95,30 @@ def test_parse_transcripts_keeps_words_drops_descriptions() -> None:
     text = "; Core Asterisk Sounds\n\nbeep: [this is a beep]\nagent-pass: Please enter your password, #.\n"
     text += "digits/1: One.\nempty:\n"
     assert parse_transcripts(text) == {"agent-pass": "please enter your password", "digits/1": "one"}
+
+
+def test_freepats_split_keeps_instruments_apart() -> None:
+    from xares.data.real.freepats import split_of_instruments
+
+    splits = split_of_instruments([0, 1, 2, 4, 24, 25, 40])  # piano x4, guitar x2 (dropped), strings x1
+    assert splits == {0: "train", 1: "test", 2: "valid", 4: "train"}
+
+
+def test_read_patch_decodes_a_16_bit_sample() -> None:
+    import struct
+
+    import numpy as np
+
+    from xares.data.real.freepats import read_patch
+
+    wave = (np.sin(np.arange(800) / 5) * 20000).astype("<i2").tobytes()
+    header = bytearray(96)
+    struct.pack_into("<IIIH", header, 8, len(wave), 0, 0, 8000)
+    struct.pack_into("<I", header, 30, 440000)
+    header[55] = 1  # 16-bit, signed, no loop
+    data = bytearray(b"GF1PATCH110\x00".ljust(129 + 63 + 47, b"\x00"))
+    data[129 + 63 + 6] = 1
+    ((got, rate, pitch),) = read_patch(bytes(data + header + wave), "toy.pat")
+    assert (
+        rate == 8000 and abs(pitch - 69) < 1e-9 and got.size == 800 and abs(got.max() - 20000 / 32768) < 1e-3
+    )
