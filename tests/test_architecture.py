@@ -91,17 +91,6 @@ def test_the_reader_sees_lazy_relative_and_submodule_imports(tmp_path: Path) -> 
     assert "in or above a loop: xares.a, xares.sub, xares.sub.b" in drawing(graph)
 
 
-# Issue 13 item 4 (the report/ package, progress and PROTOCOLS on the ground floor) and the import_file move
-# are not done yet: these two fail today, and strict=True makes them fail loudly once the loops are gone,
-# so that the marks come off with the fix.
-PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="loops report<->compare/html_report/plots and encoder<->encoders.hear; "
-    "encode, probes.clip and task import xares.report",
-)
-
-
-@PENDING
 def test_no_import_loop() -> None:
     graph = import_graph()
     try:
@@ -110,7 +99,6 @@ def test_no_import_loop() -> None:
         pytest.fail(f"import loop {' -> '.join(exc.args[1])}\n{drawing(graph)}")
 
 
-@PENDING
 def test_no_stage_imports_the_report() -> None:
     graph = import_graph()
     bad = sorted(

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from toy_data import make_task_file
 
-from xares import cli, report, stats
+from xares import cli, progress, report, stats
 from xares.errors import ArtifactError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,20 +178,20 @@ def test_two_encoders_with_one_name_are_told_apart():
 
 
 def test_progress_lines_bars_and_quiet(capsys):
-    with report.progress_mode("lines"), report.progress("encode toy/train", lambda: 3, "clips") as bar:
+    with progress.progress_mode("lines"), progress.progress("encode toy/train", lambda: 3, "clips") as bar:
         bar.advance(3)
     assert "encode toy/train: 3 clips in" in capsys.readouterr().err
     counted = []
     with (
-        report.progress_mode("off"),
-        report.progress("quiet", lambda: counted.append(1) or 3, "clips") as bar,
+        progress.progress_mode("off"),
+        progress.progress("quiet", lambda: counted.append(1) or 3, "clips") as bar,
     ):
         bar.advance(2)
     assert capsys.readouterr().err == "" and counted == []  # nothing shown, nothing counted
-    with report.progress_mode("bar"), report.progress("bars", 4, "epochs") as bar:
+    with progress.progress_mode("bar"), progress.progress("bars", 4, "epochs") as bar:
         bar.advance(4)
     with pytest.raises(ValueError):
-        report.progress_mode("loud").__enter__()
+        progress.progress_mode("loud").__enter__()
 
 
 @pytest.mark.slow

@@ -71,7 +71,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     else:
         _write_or_print(render(documents, args.format, resamples=args.bootstrap), args.output, console)
     if args.plots:
-        from xares.plots import write_plots
+        from xares.report.plots import write_plots
 
         written = write_plots(documents, args.plots, resamples=args.bootstrap)
         console.print(f"{len(written)} plots written to {args.plots}", highlight=False)
@@ -80,8 +80,8 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 def _compare(args: argparse.Namespace, console: Console) -> int:
     """Per task, A - B with a paired bootstrap test over the test clips both results share."""
-    from xares.compare import compare_files, comparison_markdown, comparison_table
     from xares.report import print_wide
+    from xares.report.compare import compare_files, comparison_markdown, comparison_table
 
     documents = _load_all([args.a, args.b], console)
     if documents is None:

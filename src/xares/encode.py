@@ -32,7 +32,7 @@ from xares.data.shards import RawSample, find_shards, iter_shard
 from xares.encoder import EncoderInfo, declared_layers
 from xares.errors import ArtifactError, DataError, EncoderError
 from xares.faults import failpoint
-from xares.report import start_progress
+from xares.progress import start_progress
 from xares.store import SplitWriter
 from xares.taskconfig import TaskConfig
 

@@ -28,7 +28,8 @@ from xares.metrics import get_metric
 from xares.probes import ProbeContext, ProbeFunction, get_probe, split_arrangements
 from xares.probes.layers import mean_layer_weights, select_layers
 from xares.probes.training import single_thread
-from xares.report import PROTOCOLS, progress, progress_mode
+from xares.progress import progress, progress_mode
+from xares.protocols import PROTOCOLS
 from xares.stats import combine_seeds
 from xares.store import SplitEmbeddings, is_complete, load_split, read_manifest
 from xares.taskconfig import TaskConfig, unused_fields_set

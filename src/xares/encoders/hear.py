@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from xares.encoder import import_file
 from xares.encoders import encoder_class
 from xares.errors import EncoderError
+from xares.importing import import_file
 
 logger = logging.getLogger(__name__)
 

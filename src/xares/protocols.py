@@ -1,0 +1,10 @@
+"""The protocols a run may follow (`xares run --protocol`): name -> what it means. The run, the task and
+the report all speak this vocabulary, so it lives on the ground floor."""
+
+PROTOCOLS = {
+    "published": "kNN normalised per clip, as documented; model selection as published",
+    "strict": "kNN normalised per clip; model selection never sees test data (validation carved from "
+    "training data, k-fold: the next fold)",
+    "xares-0.1.3": "both deviations of the public implementation: kNN normalises the training matrix per "
+    "feature dimension; model selection as published",
+}

@@ -1,0 +1,246 @@
+"""`xares compare A.json B.json`: per task, how much A and B differ and whether that is more than the
+luck of the test draw.
+
+Each task's two results are matched clip by clip (by key) and scored on the same bootstrap draws of
+the clips they share, so the difference's interval and p-value account for the clips being the same
+(a paired test: much tighter than comparing two separate intervals). A difference is marked
+significant when p < alpha (default 0.05). The weighted averages are compared the same way, drawing
+every task's shared clips in each replicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from xares import stats
+from xares.report.leaderboard import encoder_labels, task_label
+from xares.report.results import AVERAGE_LABELS, PROBES
+
+
+@dataclass
+class Comparison:
+    """One row: a task's (or an average's) score in A and B and the paired test of their difference."""
+
+    name: str
+    label: str
+    probe: str  # mlp | knn
+    metric: str
+    higher_is_better: bool
+    reported_a: float | None
+    reported_b: float | None
+    test: stats.PairedTest | None
+    alpha: float
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.test and self.test.p_value is not None and self.test.p_value < self.alpha)
+
+    @property
+    def winner(self) -> str | None:
+        """ "A" or "B" where the difference is significant, else None."""
+        if not self.significant or self.test is None:
+            return None
+        a_higher = self.test.difference > 0
+        return "A" if a_higher == self.higher_is_better else "B"
+
+
+def _clips(task: dict[str, Any] | None) -> stats.TestClips | None:
+    if not task or task["status"] != "ok" or not task.get("per_clip"):
+        return None
+    return stats.TestClips.from_json(task["per_clip"])
+
+
+def compare_results(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    *,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> list[Comparison]:
+    """Rows for every task and score (MLP, kNN) both results hold, then the weighted averages."""
+    tasks_a = {t["name"]: t for t in a["tasks"]}
+    tasks_b = {t["name"]: t for t in b["tasks"]}
+    shared = sorted(set(tasks_a) & set(tasks_b), key=lambda n: tasks_a[n]["formal_name"].lower())
+    rows: list[Comparison] = []
+    for probe, score, _ in PROBES:
+        draws: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in shared:
+            task_a, task_b = tasks_a[name], tasks_b[name]
+            if task_a.get(score) is None or task_b.get(score) is None:
+                continue
+            clips_a, clips_b = _clips(task_a), _clips(task_b)
+            test = None
+            if clips_a is not None and clips_b is not None and resamples > 0:
+                drawn = stats.paired_draws(
+                    clips_a, clips_b, score, resamples=resamples, seed=stats.stable_seed(seed, name, score)
+                )
+                if drawn is not None:
+                    score_a, score_b, draws_a, draws_b, count = drawn
+                    test = stats.summarise_pair(
+                        score_a, score_b, draws_a - draws_b, count, len(clips_a), len(clips_b)
+                    )
+                    draws[name] = (draws_a, draws_b)
+            rows.append(
+                Comparison(
+                    name=name,
+                    label=task_label(task_a),
+                    probe=probe,
+                    metric="accuracy" if probe == "knn" else task_a["metric"],
+                    higher_is_better=bool(task_a.get("higher_is_better", True)),
+                    reported_a=task_a[score],
+                    reported_b=task_b[score],
+                    test=test,
+                    alpha=alpha,
+                )
+            )
+        for scope in ("public", "all"):
+            rows.append(_average_row(a, b, probe, scope, draws, tasks_a, alpha))
+    return rows
+
+
+def _average_row(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    probe: str,
+    scope: str,
+    draws: dict[str, tuple[np.ndarray, np.ndarray]],
+    tasks_a: dict[str, dict[str, Any]],
+    alpha: float,
+) -> Comparison:
+    average_a = a["averages"].get(f"{probe}_{scope}", {})
+    average_b = b["averages"].get(f"{probe}_{scope}", {})
+    included = average_a.get("tasks", [])
+    label = AVERAGE_LABELS[scope]
+    if set(included) != set(average_b.get("tasks", [])):  # e.g. a run beside a published table
+        score = {p: s for p, s, _ in PROBES}[probe]
+        tasks_b = {t["name"]: t for t in b["tasks"]}
+        included = [t for t in included if t in set(average_b.get("tasks", []))]
+        average_a = _average_over(included, tasks_a, score)
+        average_b = _average_over(included, tasks_b, score)
+        label = f"{label}, over the {len(included)} tasks both hold"
+    test = None
+    if included and set(included) == set(average_b.get("tasks", [])) and all(t in draws for t in included):
+        weights = {t: tasks_a[t]["eval_weight"] for t in included}
+        total = sum(weights.values())
+        mean_a = sum(draws[t][0] * weights[t] for t in included) / total
+        mean_b = sum(draws[t][1] * weights[t] for t in included) / total
+        test = stats.summarise_pair(
+            average_a["value"], average_b["value"], np.asarray(mean_a - mean_b), 0, 0, 0
+        )
+    return Comparison(
+        name=f"average_{scope}",
+        label=label,
+        probe=probe,
+        metric="",
+        higher_is_better=True,
+        reported_a=average_a.get("value"),
+        reported_b=average_b.get("value"),
+        test=test,
+        alpha=alpha,
+    )
+
+
+def _average_over(names: list[str], tasks: dict[str, dict[str, Any]], score: str) -> dict[str, Any]:
+    """The eval_weight average of `score` over the named tasks (each side's own weights)."""
+    total = sum(tasks[n]["eval_weight"] for n in names)
+    value = sum(tasks[n][score] * tasks[n]["eval_weight"] for n in names) / total if total else None
+    return {"value": value, "tasks": names}
+
+
+def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """What makes the two results less comparable than they look."""
+    notes = []
+    for key in ("protocol", "seeds"):
+        if a["run"].get(key) != b["run"].get(key):
+            notes.append(f"different {key}: {a['run'].get(key)} vs {b['run'].get(key)}")
+    only_a = {t["name"] for t in a["tasks"]} - {t["name"] for t in b["tasks"]}
+    only_b = {t["name"] for t in b["tasks"]} - {t["name"] for t in a["tasks"]}
+    if only_a or only_b:
+        notes.append(f"tasks in one result only: {sorted(only_a | only_b)}")
+    return notes
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def comparison_cells(row: Comparison, labels: Sequence[str]) -> list[str]:
+    test = row.test
+    interval = f"[{test.interval[0]:+.3f}, {test.interval[1]:+.3f}]" if test and test.interval else "-"
+    p_value = "-" if not test or test.p_value is None else f"{test.p_value:.3f}"
+    difference = (
+        test.difference
+        if test
+        else (None if row.reported_a is None or row.reported_b is None else row.reported_a - row.reported_b)
+    )
+    mark = f"* {labels[0] if row.winner == 'A' else labels[1]} better" if row.significant else ""
+    if test is None:
+        mark = "no paired test: no per-clip data"
+    elif test.clips_a and (test.shared_clips < test.clips_a or test.shared_clips < test.clips_b):
+        mark += f" ({test.shared_clips} shared clips)"
+    return [
+        _fmt(row.reported_a),
+        _fmt(row.reported_b),
+        _fmt(difference, True),
+        interval,
+        p_value,
+        mark.strip(),
+    ]
+
+
+COLUMNS = ("A", "B", "A − B", "95% interval", "p", "")
+
+
+def comparison_table(rows: list[Comparison], labels: Sequence[str]) -> list[Table]:
+    tables = []
+    for probe, _, title in PROBES:
+        selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
+        if not any(not r.name.startswith("average_") for r in selected):
+            continue
+        table = Table(title=f"{title}: {labels[0]} (A) vs {labels[1]} (B)")
+        table.add_column("Task", no_wrap=True)
+        for column in COLUMNS:
+            table.add_column(column, justify="right" if column else "left")
+        for row in selected:
+            if row.name == "average_public":
+                table.add_section()
+            cells = comparison_cells(row, labels)
+            if row.significant:
+                cells[2] = f"[bold]{cells[2]}[/bold]"
+            table.add_row(row.label, *cells)
+        tables.append(table)
+    return tables
+
+
+def comparison_markdown(rows: list[Comparison], labels: Sequence[str], notes: Sequence[str] = ()) -> str:
+    lines = []
+    for probe, _, title in PROBES:
+        selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
+        if not any(not r.name.startswith("average_") for r in selected):
+            continue
+        lines += [f"**{title}: {labels[0]} (A) vs {labels[1]} (B)**", ""]
+        lines.append("| Task | " + " | ".join(c or "significant" for c in COLUMNS) + " |")
+        lines.append("|---|" + "---|" * len(COLUMNS))
+        for row in selected:
+            lines.append(f"| {row.label} | " + " | ".join(comparison_cells(row, labels)) + " |")
+        lines.append("")
+    lines.append(
+        "A − B and its 95% interval come from a paired bootstrap over the test clips both results share "
+        "(matched by key); p is the two-sided bootstrap p-value of no difference; * marks p < 0.05."
+    )
+    lines += [f"Note: {n}." for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def compare_files(documents: Sequence[dict[str, Any]], *, resamples: int, seed: int = 0) -> tuple:
+    """(rows, labels, notes) of two loaded results documents."""
+    a, b = documents
+    return compare_results(a, b, resamples=resamples, seed=seed), encoder_labels(documents), caveats(a, b)
