@@ -122,3 +122,36 @@ def test_read_patch_decodes_a_16_bit_sample() -> None:
     assert (
         rate == 8000 and abs(pitch - 69) < 1e-9 and got.size == 800 and abs(got.max() - 20000 / 32768) < 1e-3
     )
+
+
+def test_fetch_print_urls_lists_the_debian_packages_of_each_real_task(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from xares import cli
+    from xares.data.debian import MIRROR_ENV
+    from xares.data.real.packages import ASTERISK_EN, ASTERISK_EN_WAV, ASTERISK_ES_WAV, FREEPATS
+
+    monkeypatch.setenv(MIRROR_ENV, "http://unused.example/debian")  # restored after the test
+    tasks = sorted(str(p) for p in Path("src/tasks/real").glob("*_task.py"))
+    mirror = "http://mirror.example/debian/"
+    args = ["fetch", "--print-urls", *tasks, "--env-root", str(tmp_path), "--debian-mirror", mirror]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    for pkg in (TUXPAINT_STAMPS, ASTERISK_EN_WAV, ASTERISK_EN, ASTERISK_ES_WAV, FREEPATS):
+        line = next(row for row in printed.splitlines() if pkg.file_name in row and row.startswith("http"))
+        url, digest, size, unit, target = line.split()
+        assert url == f"http://mirror.example/debian/{pkg.filename}"
+        assert digest == f"sha256:{pkg.sha256}" and f"{size} {unit}" == f"{pkg.size / 1e6:.2f} MB"
+        assert target == f"{tmp_path}/.downloads/debian/{pkg.file_name}"
+    assert "# real_allison_asr: 2 Debian packages" in printed
+    assert not list(tmp_path.iterdir())  # printing downloads nothing
+
+
+def test_fetch_refuses_a_mirror_that_is_not_a_url(monkeypatch, capsys) -> None:
+    from xares import cli
+    from xares.data.debian import MIRROR_ENV
+
+    monkeypatch.setenv(MIRROR_ENV, "http://unused.example/debian")
+    task = "src/tasks/real/stamp_sounds_task.py"
+    assert cli.main(["fetch", "--print-urls", task, "--debian-mirror", "deb.debian.org"]) == 2
+    assert "'deb.debian.org' is not an http(s) URL" in capsys.readouterr().out

@@ -105,10 +105,34 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
 
     failures = 0
     options = RunOptions(zenodo_base_url=args.zenodo_url, progress=not args.quiet)
+    if getattr(args, "debian_mirror", None):
+        import os
+
+        from xares.data.debian import MIRROR_ENV, resolve_mirror
+        from xares.errors import DataError
+
+        try:  # the generators fetch their packages from the mirror the environment names
+            os.environ[MIRROR_ENV] = resolve_mirror(args.debian_mirror)
+        except DataError as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 2
     for task_file in args.tasks:
         try:
             config = load_task_config(task_file, None, env_root=args.env_root)
             if args.print_urls:
+                debian = getattr(config.generator, "debian_packages", ())
+                if debian:
+                    from xares.data.debian import package_url
+
+                    console.print(f"# {config.name}: {len(debian)} Debian packages", highlight=False)
+                    for pkg in debian:
+                        console.print(
+                            f"{package_url(pkg)}\tsha256:{pkg.sha256}\t{pkg.size / 1e6:.2f} MB\t"
+                            f"{config.env_root}/.downloads/debian/{pkg.file_name}",
+                            soft_wrap=True,
+                            highlight=False,
+                        )
+                    continue
                 if not config.zenodo_id or config.private or config.generator is not None:
                     source = (
                         "generated on this machine" if config.generator else "private: place shards by hand"
@@ -152,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only print each file's URL, md5, size (MB) and destination (the manual download fallback)",
     )
     fetch.add_argument("--env-root", default=None, metavar="DIR", help="data root (default ./env)")
+    fetch.add_argument(
+        "--debian-mirror",
+        default=None,
+        metavar="URL",
+        help="Debian mirror for the real suite's packages (default deb.debian.org, or $XARES_DEBIAN_MIRROR)",
+    )
     fetch.add_argument(
         "--zenodo-url",
         default=None,

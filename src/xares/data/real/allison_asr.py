@@ -54,3 +54,6 @@ def build(audio_deb: Path, text_deb: Path, out_dir: Path) -> None:
 
 def generate(out_dir: Path) -> None:
     build(fetch(ASTERISK_EN_WAV, out_dir), fetch(ASTERISK_EN, out_dir), out_dir)
+
+
+generate.debian_packages = (ASTERISK_EN_WAV, ASTERISK_EN)  # read by `xares fetch --print-urls`

@@ -49,3 +49,6 @@ def build(debs: dict[str, Path], out_dir: Path) -> None:
 
 def generate(out_dir: Path) -> None:
     build({"en": fetch(ASTERISK_EN_WAV, out_dir), "es": fetch(ASTERISK_ES_WAV, out_dir)}, out_dir)
+
+
+generate.debian_packages = (ASTERISK_EN_WAV, ASTERISK_ES_WAV)  # read by `xares fetch --print-urls`

@@ -101,3 +101,6 @@ def build(deb: Path, out_dir: Path) -> None:
 
 def generate(out_dir: Path) -> None:
     build(fetch(FREEPATS, out_dir), out_dir)
+
+
+generate.debian_packages = (FREEPATS,)  # read by `xares fetch --print-urls`

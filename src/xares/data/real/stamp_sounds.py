@@ -53,3 +53,6 @@ def build(deb: Path, out_dir: Path) -> None:
 
 def generate(out_dir: Path) -> None:
     build(fetch(TUXPAINT_STAMPS, out_dir), out_dir)
+
+
+generate.debian_packages = (TUXPAINT_STAMPS,)  # read by `xares fetch --print-urls`
