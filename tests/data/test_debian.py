@@ -108,11 +108,64 @@ def test_version_gone_says_how_to_pin(mirror, tmp_path: Path) -> None:
     root, url = mirror
     root.mkdir(parents=True, exist_ok=True)
     package = DebianPackage("toy", "0.9-1", "pool/main/t/toy/toy_0.9-1_all.deb", 10, "1" * 64)
-    with pytest.raises(DataError, match=r"no longer on the mirror.*HTTP 404.*apt-cache show toy"):
+    with pytest.raises(DataError, match=r"no longer on the mirror.*HTTP 404.*apt-cache show toy") as caught:
         fetch_package(package, tmp_path / "cache", mirror=url, retry=NO_WAIT)
+    message = str(caught.value)  # where to find another version and its hash, and what to copy
+    assert "toy version 0.9-1" in message and "snapshot.debian.org" in message
+    assert "Version, Filename, Size and SHA256" in message
 
 
 def test_mirror_down(tmp_path: Path) -> None:
     package = DebianPackage("toy", "1.0-1", "pool/main/t/toy/toy_1.0-1_all.deb", 10, "1" * 64)
-    with pytest.raises(DataError, match=r"mirror may be down.*--debian-mirror"):
+    with pytest.raises(DataError, match=r"mirror may be down.*--debian-mirror") as caught:
         fetch_package(package, tmp_path / "cache", mirror="http://127.0.0.1:9", retry=NO_WAIT)
+    message = str(caught.value)  # names the package, the URL, and the manual fallback with its hash
+    assert "toy 1.0-1" in message and "http://127.0.0.1:9/pool/main/t/toy/toy_1.0-1_all.deb" in message
+    assert "1" * 64 in message and str(tmp_path / "cache" / "toy_1.0-1_all.deb") in message
+
+
+TOY_TASK = """
+from pathlib import Path
+
+from xares.data.debian import DebianPackage, read_members
+from xares.data.real.packages import fetch
+from xares.data.shards import write_shards
+from xares.task import TaskConfig
+
+PACKAGE = DebianPackage("toy", "1.0-1", "pool/main/t/toy/toy_1.0-1_all.deb", {size}, "{sha}")
+
+
+def generate(out_dir: Path) -> None:
+    files = read_members(fetch(PACKAGE, out_dir), lambda p: p.endswith(".txt"))
+    samples = [(Path(p).stem, data, "txt", {{"label": "a"}}) for p, data in sorted(files.items())]
+    for split in ("train", "valid", "test"):
+        write_shards(samples, Path(out_dir), f"{{split}}-*.tar", 1)
+
+
+generate.debian_packages = (PACKAGE,)
+
+
+def toy_config(encoder):
+    return TaskConfig(name="toy", encoder=encoder, generator=generate, label_processor=lambda m: 0,
+                      output_dim=1)
+"""
+
+
+def test_xares_fetch_downloads_from_the_debian_mirror_it_is_given(
+    mirror, tmp_path: Path, monkeypatch
+) -> None:
+    from xares import cli
+    from xares.data.debian import MIRROR_ENV
+
+    root, url = mirror
+    package = _publish(root, make_deb({"./usr/share/doc/toy/a.txt": b"hello"}))
+    task = tmp_path / "toy_task.py"
+    task.write_text(TOY_TASK.format(size=package.size, sha=package.sha256))
+    monkeypatch.setenv(MIRROR_ENV, "http://127.0.0.1:9")  # down; --debian-mirror overrides it
+    assert (
+        cli.main(["fetch", "-q", str(task), "--env-root", str(tmp_path / "env"), "--debian-mirror", url]) == 0
+    )
+    assert (tmp_path / "env" / ".downloads" / "debian" / package.file_name).read_bytes() == (
+        root / package.filename
+    ).read_bytes()
+    assert len(list((tmp_path / "env" / "toy").glob("*.tar"))) == 3
