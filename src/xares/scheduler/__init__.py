@@ -23,8 +23,6 @@ from xares.scheduler.base import (
     parse_key_value,
 )
 from xares.scheduler.local import LocalExecutor
-from xares.scheduler.ray_executor import RayExecutor
-from xares.scheduler.slurm import SlurmExecutor
 from xares.scheduler.unit import TaskUnit, run_unit
 from xares.task import TaskResult
 
@@ -53,8 +51,12 @@ def make_executor(options: ExecutorOptions | None = None, *, max_jobs: int = 1) 
     if options.kind == "local":
         return LocalExecutor(max_jobs)
     if options.kind == "slurm":
+        from xares.scheduler.slurm import SlurmExecutor  # submitit only when Slurm is asked for
+
         return SlurmExecutor(options)
     if options.kind == "ray":
+        from xares.scheduler.ray_executor import RayExecutor  # ray takes 0.25 s to import
+
         return RayExecutor(options)
     raise ExecutorError(f"unknown executor {options.kind!r}; choose one of {', '.join(EXECUTORS)}.")
 
