@@ -3,19 +3,27 @@
 Sources: an offline generator (audio made on this machine), a Zenodo record, or shards the user
 placed by hand (private tasks). Each ends with the marker `.audio_tar_ready` (upstream's name) holding
 what was placed, written last; a task directory without it is not ready.
+
+The marker is written only once every split the task uses (the mini selection under --mini) has a shard
+matching its pattern, and it is trusted only while that still holds: a record that lacks one split's
+file, a task file whose patterns changed, or a shard deleted by hand sends stage 0 back to work (and to
+an error that names the split) instead of into a loop of "ready" followed by "run stage 0".
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
+from xares.data.shards import _expand_braces as expand_braces
 from xares.data.shards import find_shards
 from xares.errors import DataError
 from xares.faults import failpoint
@@ -28,7 +36,68 @@ READY_MARKER = ".audio_tar_ready"
 
 
 def is_acquired(config: TaskConfig) -> bool:
-    return (config.task_dir / READY_MARKER).is_file()
+    """True when the marker lists, for every split the task uses now, shards that are still in place."""
+    try:
+        marker = json.loads((config.task_dir / READY_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    listed = marker.get("files") if isinstance(marker, dict) else None
+    if not isinstance(listed, dict):
+        return False
+    try:
+        needed = _split_shards(config)
+    except DataError:
+        return False
+    return all(p.name in listed for p in needed)
+
+
+def _split_shards(config: TaskConfig) -> list[Path]:
+    """Every shard the task's splits use now (raises DataError naming the first split without one)."""
+    return [
+        p for split in config.data_splits() for p in find_shards(config.task_dir, config.shard_pattern(split))
+    ]
+
+
+def missing_splits(config: TaskConfig) -> list[tuple[Any, str, list[str]]]:
+    """(split, pattern, absent file names) of every split the task uses that lacks a shard.
+
+    A glob pattern lacks a shard when nothing matches (absent names: empty); a fixed or brace-listed
+    one when any name it lists is absent.
+    """
+    missing = []
+    for split in config.data_splits():
+        pattern = config.shard_pattern(split)
+        try:
+            find_shards(config.task_dir, pattern)
+        except DataError:
+            absent = [
+                name
+                for name in expand_braces(pattern)
+                if not any(c in name for c in "*?[") and not (config.task_dir / name).is_file()
+            ]
+            missing.append((split, pattern, absent))
+    return missing
+
+
+def _check_complete(config: TaskConfig, placed: list[Path], source: str) -> None:
+    """Refuse to call the task ready while a split has no shard; the error names the split and the fix."""
+    missing = missing_splits(config)
+    if not missing:
+        return
+    selection = "mini selection" if config.use_mini_dataset else "shard patterns"
+    splits = "; ".join(
+        f"split {split!r} needs {pattern!r}" + (f" (absent: {', '.join(absent)})" if absent else "")
+        for split, pattern, absent in missing
+    )
+    names = sorted({p.name for p in placed})
+    held = ", ".join(names[:12]) + (f", ... ({len(names)} files)" if len(names) > 12 else "")
+    raise DataError(
+        f"task {config.name!r} is not ready: {source} gave no shard for {len(missing)} of its "
+        f"{len(config.data_splits())} splits ({splits}; the task's {selection}). "
+        f"It holds: {held or 'nothing'}. "
+        f"Check the task file's zenodo_id and audio_tar_name_of_split, or place the missing shards in "
+        f"{config.task_dir} by hand and run stage 0 again."
+    )
 
 
 def acquire(config: TaskConfig, *, base_url: str | None = None, progress: bool = False) -> None:
@@ -50,15 +119,22 @@ def acquire(config: TaskConfig, *, base_url: str | None = None, progress: bool =
             )
         else:
             placed, source = _user_shards(config), "placed by the user"
+        _check_complete(config, placed, _source_words(config, source))
         write_json_atomic(
             config.task_dir / READY_MARKER,
             {
                 "source": source,
-                "files": {p.name: p.stat().st_size for p in sorted(placed)},
+                "files": {p.name: p.stat().st_size for p in sorted(set(placed) | set(_split_shards(config)))},
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )
         logger.info("%s: audio ready (%s, %d files)", config.name, source, len(placed))
+
+
+def _source_words(config: TaskConfig, source: str) -> str:
+    if source.startswith("zenodo:"):
+        return f"Zenodo record {config.zenodo_id}"
+    return "its generator" if config.generator is not None else "the shards placed by hand"
 
 
 def _generate(config: TaskConfig) -> list[Path]:
@@ -79,8 +155,6 @@ def _generate(config: TaskConfig) -> list[Path]:
             failpoint("acquire.placing")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    for split in config.data_splits():
-        find_shards(task_dir, config.shard_pattern(split))
     return placed
 
 

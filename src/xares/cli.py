@@ -119,6 +119,8 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
     for task_file in args.tasks:
         try:
             config = load_task_config(task_file, None, env_root=args.env_root)
+            if args.mini:
+                config.use_mini_dataset = True
             if args.print_urls:
                 debian = getattr(config.generator, "debian_packages", ())
                 if debian:
@@ -187,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="URL",
         help="base URL of the Zenodo server (default https://zenodo.org, or $XARES_ZENODO_URL)",
+    )
+    fetch.add_argument(
+        "--mini",
+        action="store_true",
+        help="acquire (and check) each task's mini shard selection, as `xares run --mini` uses it",
     )
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     fetch.add_argument("-v", "--verbose", action="count", default=0)
