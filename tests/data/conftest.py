@@ -3,8 +3,10 @@
 It answers the records API (`/api/records/<id>`) and file downloads
 (`/api/records/<id>/files/<key>/content`, honouring `Range: bytes=N-`), counts every hit, and for
 each file consumes one queued fault per request: "429", "503", "drop" (the connection closes half way
-through the body), "ignore_range" (answers 200 with the whole file), "corrupt" (one byte flipped),
-"slow" (a pause before answering, to make concurrent fetches overlap).
+through the body), "cut:N" (the connection closes after N bytes of the body), "ignore_range"
+(answers 200 with the whole file), "corrupt" (one byte flipped), "slow" (a pause before answering, to
+make concurrent fetches overlap), and any other three-digit status ("520", "408", ...) answered as it
+is; a 429 or 503 carries `retry_after` as its Retry-After header when that is set.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class FakeZenodo:
         self.hits: Counter[str] = Counter()  # "listing:<id>" or "file:<key>"
         self.ranges: dict[str, list[str | None]] = defaultdict(list)  # Range header of each file request
         self.retry_after = "3"
+        self.retry_after_5xx: str | None = None  # Retry-After sent with other statuses, when set
         self.lock = threading.Lock()
         self.url = ""
 
@@ -93,8 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault == "429":
             self._send(429, b"slow down", headers={"Retry-After": self.server.fake.retry_after})
             return True
-        elif fault == "503":
-            self._send(503, b"unavailable")
+        elif fault is not None and re.fullmatch(r"\d{3}", fault):
+            after = self.server.fake.retry_after_5xx
+            self._send(int(fault), b"trouble", headers={"Retry-After": after} if after else None)
             return True
         return False
 
@@ -113,8 +117,10 @@ class _Handler(BaseHTTPRequestHandler):
             status = 206
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
-        if fault == "drop":
-            self._send(status, body[: len(body) // 2], headers=headers, length=len(body))
+        if fault == "drop" or (fault or "").startswith("cut:"):
+            cut = len(body) // 2 if fault == "drop" else int(fault.partition(":")[2])
+            self._send(status, body[:cut], headers=headers, length=len(body))
+            self.wfile.flush()
             self.close_connection = True
             return
         self._send(status, body, headers=headers)

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import quote, urljoin
 
 import requests
+import urllib3
 from filelock import FileLock, Timeout
 
 from xares.data.extract import TAR_SUFFIXES, ZIP_SUFFIXES, safe_extract
@@ -54,6 +55,14 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 ARCHIVE_SUFFIXES = tuple(s for s in ZIP_SUFFIXES + TAR_SUFFIXES if s != ".tar")
 
 _CHUNK = 1 << 20
+# What a broken transfer raises: requests' own errors, and urllib3's from reading the raw body.
+_NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,
+    OSError,
+)
 _RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _LISTING = ".record.json"
@@ -425,8 +434,9 @@ def _transfer(
                     bar.update(0)
                 with open(part, mode) as out:
                     try:
-                        for chunk in response.iter_content(_CHUNK):
+                        for chunk in _received(response):
                             out.write(chunk)
+                            out.flush()  # in the OS's hands at once: a killed process keeps it too
                             failpoint("download.chunk")
                             bar.advance(len(chunk))
                     finally:
@@ -436,18 +446,36 @@ def _transfer(
             if got >= rf.size:
                 return  # a longer file fails its checksum and is handled there
             raise _Transient(f"the connection closed after {got} of {rf.size} bytes")
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+        except _NETWORK_ERRORS as exc:
             error, retry_after = f"{type(exc).__name__}: {exc}", None
         except _Transient as exc:
             error, retry_after = str(exc), exc.retry_after
         reached = _size_of(part)
-        if reached > best:
+        progressed = reached > best
+        if progressed:  # new ground: this try does not count, and the budget starts afresh
             best, failures = reached, 0
         hint = (
             "Check the network, or wait a while (Zenodo rate-limits busy clients) and run again: it "
             f"resumes where it stopped. Or {manual}"
         )
-        failures = _wait(policy, failures, f"downloading {rf.url}", error, retry_after, hint)
+        failures = _wait(
+            policy, failures, f"downloading {rf.url}", error, retry_after, hint, counts=not progressed
+        )
+
+
+def _received(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives, each piece as soon as the socket has it (at most _CHUNK bytes).
+
+    `iter_content` fills a whole chunk before handing it over, so a connection that breaks takes
+    the bytes of the unfinished chunk with it (up to 1 MiB a try). `read1` returns whatever one read
+    from the socket gave; when the connection breaks, everything before it has been handed over.
+    """
+    raw = response.raw
+    while True:
+        chunk = raw.read1(_CHUNK, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
 
 
 def _open_mode(response: requests.Response, rf: RecordFile, offset: int, manual: str) -> str | None:
@@ -489,15 +517,29 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 def _wait(
-    policy: RetryPolicy, failures: int, doing: str, error: str, retry_after: float | None, hint: str
+    policy: RetryPolicy,
+    failures: int,
+    doing: str,
+    error: str,
+    retry_after: float | None,
+    hint: str,
+    *,
+    counts: bool = True,
 ) -> int:
-    """Count one more failure; sleep before the next try, or raise once the tries are spent."""
-    failures += 1
+    """Count one more failure; sleep before the next try, or raise once the tries are spent.
+
+    counts=False (a try that brought new bytes): wait the first backoff step, count nothing.
+    """
+    if counts:
+        failures += 1
     if failures >= policy.attempts:
         raise DataError(f"{doing} failed {failures} times in a row; last error: {error}. {hint}")
-    delay = retry_after if retry_after is not None else policy.backoff_s * 2 ** (failures - 1)
+    delay = retry_after if retry_after is not None else policy.backoff_s * 2 ** max(failures - 1, 0)
     delay = min(max(delay, 0.0), policy.max_wait_s)
-    logger.warning("%s: %s; try %d of %d in %.1f s", doing, error, failures + 1, policy.attempts, delay)
+    if counts:
+        logger.warning("%s: %s; try %d of %d in %.1f s", doing, error, failures + 1, policy.attempts, delay)
+    else:
+        logger.warning("%s: %s; resuming in %.1f s (this try brought new bytes)", doing, error, delay)
     policy.sleep(delay)
     return failures
 

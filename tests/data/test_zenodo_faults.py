@@ -1,0 +1,81 @@
+"""fetch_record against the local stand-in, for the faults of issue 15 (items 2-8).
+
+No fixture shrinks the read size here: the code reads the way it does in production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import pytest
+
+from xares.data.zenodo import RetryPolicy, fetch_record
+from xares.errors import DataError
+
+RECORD = "1515"
+
+
+def payload(n: int, seed: int = 0) -> bytes:
+    return hashlib.shake_256(f"{seed}".encode()).digest(n)
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+def policy(sleeps: list[float], **kwargs) -> RetryPolicy:
+    return RetryPolicy(**{"attempts": 3, "backoff_s": 0.5, "sleep": sleeps.append, **kwargs})
+
+
+def fetch(zenodo_server, tmp_path: Path, retry: RetryPolicy) -> list[Path]:
+    return fetch_record(
+        RECORD,
+        tmp_path / "task",
+        cache_dir=tmp_path / "cache",
+        base_url=zenodo_server.url,
+        progress=False,
+        retry=retry,
+    )
+
+
+# --- item 2: every received byte is kept -----------------------------------------------------------
+
+
+def test_a_server_that_drops_more_often_than_once_a_mebibyte_still_completes(zenodo_server, tmp_path, sleeps):
+    data = payload(3_600_000)
+    zenodo_server.add(RECORD, {"big.tar": data})
+    zenodo_server.faults["big.tar"] = ["cut:750000"] * 5  # four answers of 750 kB each, then the rest
+    (placed,) = fetch(zenodo_server, tmp_path, policy(sleeps))  # 3 tries without progress would be fatal
+    assert placed.read_bytes() == data
+    assert zenodo_server.ranges["big.tar"] == [None] + [f"bytes={750000 * k}-" for k in range(1, 5)]
+
+
+def test_a_file_under_a_mebibyte_resumes_where_the_connection_broke(zenodo_server, tmp_path, sleeps):
+    data = payload(200_000, seed=1)
+    zenodo_server.add(RECORD, {"small.tar": data})
+    zenodo_server.faults["small.tar"] = ["cut:123457"]
+    (placed,) = fetch(zenodo_server, tmp_path, policy(sleeps))
+    assert placed.read_bytes() == data
+    assert zenodo_server.ranges["small.tar"] == [None, "bytes=123457-"]
+
+
+def test_tries_that_bring_bytes_do_not_count_against_the_budget(zenodo_server, tmp_path, sleeps):
+    data = payload(100_000, seed=2)
+    zenodo_server.add(RECORD, {"a.tar": data})
+    # attempts=2: two tries in a row without progress are fatal, but ten that each bring 9 kB are not.
+    zenodo_server.faults["a.tar"] = ["cut:9000"] * 10
+    (placed,) = fetch(zenodo_server, tmp_path, policy(sleeps, attempts=2))
+    assert placed.read_bytes() == data
+    assert len(zenodo_server.ranges["a.tar"]) == 11
+
+
+def test_tries_without_progress_still_run_out(zenodo_server, tmp_path, sleeps):
+    zenodo_server.add(RECORD, {"a.tar": payload(50_000)})
+    zenodo_server.faults["a.tar"] = ["cut:1000"] + ["cut:0"] * 5
+    with pytest.raises(DataError, match="3 times in a row"):
+        fetch(zenodo_server, tmp_path, policy(sleeps))
+    part = tmp_path / "cache" / RECORD / "a.tar.part"
+    assert part.stat().st_size == 1000  # what arrived is kept for the next run
