@@ -162,6 +162,73 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
     return 1 if failures else 0
 
 
+def _shard_bytes(text: str) -> int:
+    """'512M', '1G', '300000': bytes, K/M/G meaning powers of 1024 (an optional trailing 'B' or 'iB')."""
+    number = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(number[-1:], 1)
+    try:
+        return int(float(number[:-1] if scale > 1 else number) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (bytes, or e.g. 512M, 2G)") from None
+
+
+def _pack(args: argparse.Namespace, console: Console) -> int:
+    """A folder of the user's audio and a labels table written as X-ARES shards, and a task file for them."""
+    from pathlib import Path
+
+    from xares.data.pack import PackError, pack, task_skeleton
+
+    try:
+        result = pack(
+            args.audio_dir,
+            args.labels,
+            args.out,
+            args.split_column,
+            file_column=args.file_column,
+            columns=args.columns.split(",") if args.columns else None,
+            splits=args.splits.split(",") if args.splits else None,
+            max_shard_bytes=args.max_shard_size,
+            resample=args.resample,
+            encode=args.encode,
+            infer_types=not args.keep_strings,
+            overwrite=args.force,
+        )
+    except PackError as exc:
+        from rich.text import Text
+
+        console.print(Text.assemble(("✗ xares pack: ", "red"), str(exc)), highlight=False, soft_wrap=True)
+        return 1
+    for packed in result.splits.values():
+        console.print(
+            f"✓ {packed.split}: {packed.samples} clips in {len(packed.shards)} shard(s) {packed.pattern}",
+            markup=False,
+            highlight=False,
+        )
+    console.print(f"written to {result.out_dir} in {result.seconds:.1f} s", markup=False, highlight=False)
+    try:
+        text = task_skeleton(result, label_column=args.label_column)
+    except PackError as exc:
+        console.print(f"no task file printed: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 0
+    env_root = result.out_dir.parent
+    where = "" if env_root.resolve() == Path("env").resolve() else f" --env-root {env_root}"
+    task_file = args.write_task or f"{result.task_name.replace('-', '_')}_task.py"
+    if args.write_task:
+        Path(args.write_task).write_text(text, encoding="utf-8")
+        console.print(f"task file written to {args.write_task}", markup=False, highlight=False)
+    else:
+        console.print(f"# --- task file: save as {task_file} (or pass --write-task FILE) ---", markup=False)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    console.print(
+        f"run it: python -m xares.run ENCODER.py {task_file}{where}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xares", description="X-ARES: benchmark audio encoders.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -197,6 +264,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     fetch.add_argument("-v", "--verbose", action="count", default=0)
+    pack = commands.add_parser(
+        "pack", help="write a folder of your own audio and a labels CSV/JSONL as X-ARES shards (a new task)"
+    )
+    pack.add_argument("audio_dir", metavar="AUDIO_DIR", help="folder of audio files (sub-folders included)")
+    pack.add_argument(
+        "--labels", required=True, metavar="FILE", help="labels.csv/.tsv/.jsonl: one row per audio file"
+    )
+    pack.add_argument("--out", required=True, metavar="DIR", help="task folder to write, e.g. env/mytask")
+    pack.add_argument("--split-column", default="split", metavar="NAME", help="train/valid/test or fold")
+    pack.add_argument("--file-column", default=None, metavar="NAME", help="default: file, filename, path...")
+    pack.add_argument("--columns", default=None, metavar="A,B", help="label columns to keep (default: all)")
+    pack.add_argument("--splits", default=None, metavar="TRAIN,VALID,TEST", help="other split names")
+    pack.add_argument("--label-column", default=None, metavar="NAME", help="the task file's label")
+    pack.add_argument(
+        "--max-shard-size", type=_shard_bytes, default="512M", metavar="SIZE", help="default 512M"
+    )
+    pack.add_argument("--resample", type=int, default=None, metavar="HZ", help="re-encode at this rate")
+    pack.add_argument(
+        "--encode", choices=("flac", "wav"), default=None, help="re-encode (default: keep bytes)"
+    )
+    pack.add_argument("--keep-strings", action="store_true", help="CSV values stay text (no numbers)")
+    pack.add_argument("--force", action="store_true", help="replace shards already in --out")
+    pack.add_argument("--write-task", default=None, metavar="FILE", help="write the task file there")
+    pack.add_argument("-v", "--verbose", action="count", default=0)
     report = commands.add_parser(
         "report", help="render results.json files again (table, markdown leaderboard, CSV, HTML, plots)"
     )
@@ -239,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "check": _check,
         "report": _report,
         "fetch": _fetch,
+        "pack": _pack,
         "compare": _compare,
     }
     if args.command == "run":
