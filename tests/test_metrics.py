@@ -43,6 +43,21 @@ def clip_inputs(name: str, rng: np.random.Generator, n: int) -> tuple[object, ob
         references = [" ".join(rng.choice(WORDS, rng.integers(1, 6))) for _ in range(n)]
         hypotheses = [" ".join(rng.choice(WORDS, rng.integers(0, 6))) for _ in range(n)]
         return hypotheses, references, {}
+    if name in ("iWER", "iCER", "text_accuracy"):
+        words = WORDS[:3] if name == "text_accuracy" else WORDS
+        references = [
+            " ".join(rng.choice(words, rng.integers(1, 3 if name == "text_accuracy" else 6)))
+            for _ in range(n)
+        ]
+        hypotheses = [
+            " ".join(rng.choice(words, rng.integers(0, 3 if name == "text_accuracy" else 6)))
+            for _ in range(n)
+        ]
+        return hypotheses, references, {}
+    if name == "text_mAP":
+        references = [";".join(rng.choice(WORDS[:4], rng.integers(1, 3), replace=False)) for _ in range(n)]
+        hypotheses = [";".join(rng.choice(WORDS[:5], rng.integers(0, 3), replace=False)) for _ in range(n)]
+        return hypotheses, references, {}
     if name == "recallatk_r1":
         text_to_clip = np.concatenate([np.arange(n), rng.integers(0, n, n)])
         return rng.standard_normal((len(text_to_clip), n)), text_to_clip, {}

@@ -11,9 +11,6 @@ counterpart (the XARES-LLM dataset it stands in for). metric_args: e.g. {"num_cl
 from __future__ import annotations
 
 import json
-import re
-import string
-import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -61,14 +58,6 @@ class TaskAnswers:
             f"{where}: none of the JSON fields {self.key!r} holds an answer text (fields present: "
             f"{sorted(meta)}). Fix 'key' in {self.source or 'the answers file'}."
         )
-
-
-def normalise(text: str) -> str:
-    """The published text normalisation before any score: NFKC, lower case, hyphens to spaces, ASCII
-    punctuation removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).lower().replace("-", " ")
-    text = text.translate(str.maketrans("", "", string.punctuation))
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def parse_answers(payload: Any, source: str) -> TaskAnswers:

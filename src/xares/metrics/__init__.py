@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Iterable
 from typing import TypeVar
 
-from xares.metrics import classification, regression, retrieval, segment, wer
+from xares.metrics import classification, generated, regression, retrieval, segment, wer
 from xares.metrics.base import MEAN_RATIO, RATIO, Kind, Metric
 
 __all__ = ["KINDS", "METRICS", "Kind", "Metric", "get_metric"]
@@ -33,7 +33,12 @@ def _register(entries: Iterable[_Named]) -> dict[str, _Named]:
 
 
 METRICS: dict[str, Metric] = _register(
-    classification.METRICS + regression.METRICS + segment.METRICS + wer.METRICS + retrieval.METRICS
+    classification.METRICS
+    + regression.METRICS
+    + segment.METRICS
+    + wer.METRICS
+    + retrieval.METRICS
+    + generated.METRICS
 )
 KINDS: dict[str, Kind] = _register(
     classification.KINDS + regression.KINDS + segment.KINDS + wer.KINDS + (RATIO, MEAN_RATIO)
