@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
@@ -29,6 +29,9 @@ from xares.errors import DataError
 from xares.faults import failpoint
 from xares.store import write_json_atomic
 from xares.taskconfig import TaskConfig
+
+if TYPE_CHECKING:
+    from xares.data.zenodo import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +103,18 @@ def _check_complete(config: TaskConfig, placed: list[Path], source: str) -> None
     )
 
 
-def acquire(config: TaskConfig, *, base_url: str | None = None, progress: bool = False) -> None:
-    """Fetch or generate the task's shards unless they are already in place."""
+def acquire(
+    config: TaskConfig,
+    *,
+    base_url: str | None = None,
+    progress: bool = False,
+    retry: RetryPolicy | None = None,
+) -> None:
+    """Fetch or generate the task's shards unless they are already in place.
+
+    retry: how downloads wait and give up (`xares fetch --max-retry-after/--read-timeout`); None reads
+    the defaults and their environment variables.
+    """
     if is_acquired(config) and not config.force_download:
         return
     env_root = Path(config.env_root)
@@ -114,7 +127,7 @@ def acquire(config: TaskConfig, *, base_url: str | None = None, progress: bool =
             placed, source = _generate(config), "generated on this machine"
         elif config.zenodo_id and not config.private:
             placed, source = (
-                _download(config, base_url=base_url, progress=progress),
+                _download(config, base_url=base_url, progress=progress, retry=retry),
                 f"zenodo:{config.zenodo_id}",
             )
         else:
@@ -158,12 +171,19 @@ def _generate(config: TaskConfig) -> list[Path]:
     return placed
 
 
-def _download(config: TaskConfig, *, base_url: str | None, progress: bool) -> list[Path]:
+def _download(
+    config: TaskConfig, *, base_url: str | None, progress: bool, retry: RetryPolicy | None
+) -> list[Path]:
     from xares.data.zenodo import fetch_record
 
     cache_dir = Path(config.env_root) / ".downloads"
     return fetch_record(
-        config.zenodo_id, config.task_dir, cache_dir=cache_dir, base_url=base_url, progress=progress
+        config.zenodo_id,
+        config.task_dir,
+        cache_dir=cache_dir,
+        base_url=base_url,
+        progress=progress,
+        retry=retry,
     )
 
 

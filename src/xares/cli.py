@@ -100,16 +100,23 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
 
 def _fetch(args: argparse.Namespace, console: Console) -> int:
     """Stage 0 alone, or with --print-urls the manual fallback: every URL, its md5, size and destination."""
-    from xares.data.zenodo import manual_instructions
-    from xares.task import RunOptions, XaresTask, load_task_config
+    from xares.acquire import acquire
+    from xares.data.zenodo import RetryPolicy, manual_instructions
+    from xares.errors import DataError
+    from xares.task import load_task_config
 
     failures = 0
-    options = RunOptions(zenodo_base_url=args.zenodo_url, progress=not args.quiet)
+    try:
+        retry = RetryPolicy(
+            **({} if args.max_retry_after is None else {"max_retry_after_s": args.max_retry_after})
+        )
+    except DataError as exc:
+        console.print(f"[red]✗[/red] {exc}")
+        return 2
     if getattr(args, "debian_mirror", None):
         import os
 
         from xares.data.debian import MIRROR_ENV, resolve_mirror
-        from xares.errors import DataError
 
         try:  # the generators fetch their packages from the mirror the environment names
             os.environ[MIRROR_ENV] = resolve_mirror(args.debian_mirror)
@@ -154,12 +161,23 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
                         f"{url}\tmd5:{md5}\t{size / 1e6:.2f} MB\t{target}", soft_wrap=True, highlight=False
                     )
                 continue
-            XaresTask(config, options=options).acquire()
+            acquire(config, base_url=args.zenodo_url, progress=not args.quiet, retry=retry)
             console.print(f"[green]✓ {config.name}[/green] audio ready in {config.task_dir}")
         except Exception as exc:
             failures += 1
             console.print(f"[red]✗ {task_file}[/red]: {exc}")
     return 1 if failures else 0
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def _shard_bytes(text: str) -> int:
@@ -178,6 +196,7 @@ def _pack(args: argparse.Namespace, console: Console) -> int:
 
     from xares.data.pack import PackError, pack, task_skeleton
 
+    status = Console(stderr=True)  # stdout holds only the task file: `xares pack ... > my_task.py`
     try:
         result = pack(
             args.audio_dir,
@@ -196,31 +215,33 @@ def _pack(args: argparse.Namespace, console: Console) -> int:
     except PackError as exc:
         from rich.text import Text
 
-        console.print(Text.assemble(("✗ xares pack: ", "red"), str(exc)), highlight=False, soft_wrap=True)
+        status.print(Text.assemble(("✗ xares pack: ", "red"), str(exc)), highlight=False, soft_wrap=True)
         return 1
     for packed in result.splits.values():
-        console.print(
+        status.print(
             f"✓ {packed.split}: {packed.samples} clips in {len(packed.shards)} shard(s) {packed.pattern}",
             markup=False,
             highlight=False,
         )
-    console.print(f"written to {result.out_dir} in {result.seconds:.1f} s", markup=False, highlight=False)
+    status.print(f"written to {result.out_dir} in {result.seconds:.1f} s", markup=False, highlight=False)
     try:
         text = task_skeleton(result, label_column=args.label_column)
     except PackError as exc:
-        console.print(f"no task file printed: {exc}", markup=False, highlight=False, soft_wrap=True)
+        status.print(f"no task file printed: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 0
     env_root = result.out_dir.parent
     where = "" if env_root.resolve() == Path("env").resolve() else f" --env-root {env_root}"
-    task_file = args.write_task or f"{result.task_name.replace('-', '_')}_task.py"
+    task_file = args.write_task or result.task_file_name
     if args.write_task:
         Path(args.write_task).write_text(text, encoding="utf-8")
-        console.print(f"task file written to {args.write_task}", markup=False, highlight=False)
+        status.print(f"task file written to {args.write_task}", markup=False, highlight=False)
     else:
-        console.print(f"# --- task file: save as {task_file} (or pass --write-task FILE) ---", markup=False)
+        status.print(
+            f"the task file follows on stdout: save it as {task_file} (or --write-task FILE)", markup=False
+        )
         sys.stdout.write(text)
         sys.stdout.flush()
-    console.print(
+    status.print(
         f"run it: python -m xares.run ENCODER.py {task_file}{where}",
         markup=False,
         highlight=False,
@@ -256,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="URL",
         help="base URL of the Zenodo server (default https://zenodo.org, or $XARES_ZENODO_URL)",
+    )
+    fetch.add_argument(
+        "--max-retry-after",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="longest wait a server may ask for with Retry-After before X-ARES gives up and says so "
+        "(default 3600, or $XARES_MAX_RETRY_AFTER_S)",
     )
     fetch.add_argument(
         "--mini",

@@ -79,3 +79,45 @@ def test_tries_without_progress_still_run_out(zenodo_server, tmp_path, sleeps):
         fetch(zenodo_server, tmp_path, policy(sleeps))
     part = tmp_path / "cache" / RECORD / "a.tar.part"
     assert part.stat().st_size == 1000  # what arrived is kept for the next run
+
+
+# --- item 3: Retry-After is honoured beyond 120 s, up to a ceiling the user can raise --------------
+
+
+def test_a_retry_after_of_300_s_is_waited_in_full_and_said(zenodo_server, tmp_path, sleeps, caplog):
+    zenodo_server.add(RECORD, {"a.tar": payload(5000)})
+    zenodo_server.faults["a.tar"] = ["429"]
+    zenodo_server.retry_after = "300"
+    with caplog.at_level(logging.WARNING, logger="xares.data.zenodo"):
+        fetch(zenodo_server, tmp_path, policy(sleeps))
+    assert sleeps == [300.0]
+    said = caplog.text
+    assert "300 s" in said and "Retry-After" in said and "until" in said, said
+
+
+def test_a_retry_after_beyond_the_ceiling_fails_at_once_and_names_the_knob(zenodo_server, tmp_path, sleeps):
+    zenodo_server.add(RECORD, {"a.tar": payload(5000)})
+    zenodo_server.faults[RECORD] = ["429"]
+    zenodo_server.retry_after = "7200"
+    with pytest.raises(DataError) as info:
+        fetch(zenodo_server, tmp_path, policy(sleeps, max_retry_after_s=3600))
+    message = str(info.value)
+    assert "7200 s" in message and "3600 s" in message and "--max-retry-after" in message, message
+    assert "XARES_MAX_RETRY_AFTER_S" in message
+    assert sleeps == []  # never asked again before the server said so
+    assert zenodo_server.hits[f"listing:{RECORD}"] == 1
+
+
+def test_the_ceiling_can_be_raised(zenodo_server, tmp_path, sleeps, monkeypatch):
+    zenodo_server.add(RECORD, {"a.tar": payload(5000)})
+    zenodo_server.faults["a.tar"] = ["429"]
+    zenodo_server.retry_after = "7200"
+    monkeypatch.setenv("XARES_MAX_RETRY_AFTER_S", "10000")
+    fetch(zenodo_server, tmp_path, policy(sleeps))
+    assert sleeps == [7200.0]
+
+
+def test_a_ceiling_that_is_not_a_number_is_refused(monkeypatch):
+    monkeypatch.setenv("XARES_MAX_RETRY_AFTER_S", "soon")
+    with pytest.raises(DataError, match="XARES_MAX_RETRY_AFTER_S"):
+        RetryPolicy()

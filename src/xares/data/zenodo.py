@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://zenodo.org"
 BASE_URL_ENV = "XARES_ZENODO_URL"  # environment variable that overrides the base URL
 BACKOFF_ENV = "XARES_RETRY_BACKOFF_S"  # environment variable: first retry wait in seconds (default 1)
+MAX_RETRY_AFTER_ENV = "XARES_MAX_RETRY_AFTER_S"  # the longest Retry-After honoured (default 3600 s)
+DEFAULT_MAX_RETRY_AFTER_S = 3600.0
+LONG_WAIT_S = 30.0  # a wait at least this long is announced with the time it ends
 
 # Statuses worth asking again: rate limiting and server-side trouble; every other 4xx is final.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -78,15 +81,24 @@ class RecordFile:
     url: str
 
 
-def _backoff_from_env() -> float:
-    value = os.environ.get(BACKOFF_ENV, "").strip()
+def seconds_from_env(name: str, default: float) -> float:
+    """A number of seconds >= 0 from environment variable `name`; `default` when unset or empty."""
+    value = os.environ.get(name, "").strip()
     try:
-        seconds = float(value) if value else 1.0
+        seconds = float(value) if value else default
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds < float("inf"):
-        raise DataError(f"${BACKOFF_ENV}={value!r} is not a number of seconds >= 0; unset it or fix it.")
+        raise DataError(f"${name}={value!r} is not a number of seconds >= 0; unset it or fix it.")
     return seconds
+
+
+def _backoff_from_env() -> float:
+    return seconds_from_env(BACKOFF_ENV, 1.0)
+
+
+def _max_retry_after_from_env() -> float:
+    return seconds_from_env(MAX_RETRY_AFTER_ENV, DEFAULT_MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True)
@@ -94,17 +106,21 @@ class RetryPolicy:
     """How hard to try before giving up; tests pass `sleep` and `backoff_s` to run without waiting.
 
     attempts: tries in a row without progress before a transient failure (429, 5xx, dropped
-    connection) becomes an error; a try that brings new bytes resets the count, so a large file on a
-    flaky line still completes. The wait doubles each time from `backoff_s`, or follows the server's
-    Retry-After, and never exceeds `max_wait_s`. hash_attempts: full downloads of a file before an md5
-    mismatch becomes an error (a stale partial file from an older run costs one extra download).
-    backoff_s defaults to $XARES_RETRY_BACKOFF_S when set (read when the policy is made), so the
-    command line can be run against a flaky test server without waiting.
+    connection) becomes an error; a try that brings new bytes does not count and resets the count, so
+    a large file on a flaky line still completes. Our own wait doubles each time from `backoff_s` and
+    never exceeds `max_wait_s`. A server's Retry-After is honoured in full up to `max_retry_after_s`
+    (asking again earlier only earns another refusal); one beyond it is an error at once that says
+    how to raise the ceiling. hash_attempts: full downloads of a file before an md5 mismatch becomes
+    an error (a stale partial file from an older run costs one extra download).
+    backoff_s defaults to $XARES_RETRY_BACKOFF_S when set, max_retry_after_s to
+    $XARES_MAX_RETRY_AFTER_S (both read when the policy is made), so the command line can be run
+    against a flaky test server without waiting, and a patient user can wait out a long ban.
     """
 
     attempts: int = 5
     backoff_s: float = field(default_factory=_backoff_from_env)
     max_wait_s: float = 120.0
+    max_retry_after_s: float = field(default_factory=_max_retry_after_from_env)
     hash_attempts: int = 2
     connect_timeout_s: float = 15.0
     read_timeout_s: float = 60.0
@@ -534,12 +550,34 @@ def _wait(
         failures += 1
     if failures >= policy.attempts:
         raise DataError(f"{doing} failed {failures} times in a row; last error: {error}. {hint}")
-    delay = retry_after if retry_after is not None else policy.backoff_s * 2 ** max(failures - 1, 0)
-    delay = min(max(delay, 0.0), policy.max_wait_s)
-    if counts:
-        logger.warning("%s: %s; try %d of %d in %.1f s", doing, error, failures + 1, policy.attempts, delay)
+    if retry_after is not None:
+        delay = max(retry_after, 0.0)
+        if delay > policy.max_retry_after_s:
+            raise DataError(
+                f"{doing}: {error}, and the server asks to wait {delay:.0f} s before asking again "
+                f"(Retry-After), more than the ceiling of {policy.max_retry_after_s:.0f} s. Run again "
+                f"later, or raise the ceiling: `xares fetch --max-retry-after SECONDS` or "
+                f"${MAX_RETRY_AFTER_ENV}=SECONDS. {hint}"
+            )
     else:
-        logger.warning("%s: %s; resuming in %.1f s (this try brought new bytes)", doing, error, delay)
+        delay = min(max(policy.backoff_s * 2 ** max(failures - 1, 0), 0.0), policy.max_wait_s)
+    why = f"try {failures + 1} of {policy.attempts}" if counts else "resuming (this try brought new bytes)"
+    if delay >= LONG_WAIT_S:
+        until = datetime.fromtimestamp(time.time() + delay, timezone.utc).strftime("%H:%M:%S")
+        asked = "the server asks to wait" if retry_after is not None else "waiting"
+        logger.warning(
+            "%s: %s; %s %.0f s%s: waiting until %s UTC, then %s. Interrupt and run again later if you "
+            "prefer: the download resumes where it stopped.",
+            doing,
+            error,
+            asked,
+            delay,
+            " (Retry-After)" if retry_after is not None else "",
+            until,
+            why,
+        )
+    else:
+        logger.warning("%s: %s; %s in %.1f s", doing, error, why, delay)
     policy.sleep(delay)
     return failures
 
