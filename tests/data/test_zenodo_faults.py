@@ -121,3 +121,26 @@ def test_a_ceiling_that_is_not_a_number_is_refused(monkeypatch):
     monkeypatch.setenv("XARES_MAX_RETRY_AFTER_S", "soon")
     with pytest.raises(DataError, match="XARES_MAX_RETRY_AFTER_S"):
         RetryPolicy()
+
+
+# --- item 4: every 5xx, and 408/425/429, is retried --------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["408", "425", "429", "500", "501", "507", "520", "522", "524", "599"])
+def test_transient_statuses_are_retried(zenodo_server, tmp_path, sleeps, status):
+    zenodo_server.retry_after = "0"
+    zenodo_server.add(RECORD, {"a.tar": payload(5000)})
+    zenodo_server.faults["a.tar"] = [status]
+    zenodo_server.faults[RECORD] = [status]
+    (placed,) = fetch(zenodo_server, tmp_path, policy(sleeps))
+    assert placed.read_bytes() == payload(5000)
+    assert len(sleeps) == 2
+
+
+@pytest.mark.parametrize("status", ["400", "403", "451"])
+def test_other_4xx_are_final(zenodo_server, tmp_path, sleeps, status):
+    zenodo_server.add(RECORD, {"a.tar": payload(5000)})
+    zenodo_server.faults["a.tar"] = [status]
+    with pytest.raises(DataError, match=f"HTTP {status}"):
+        fetch(zenodo_server, tmp_path, policy(sleeps))
+    assert sleeps == []

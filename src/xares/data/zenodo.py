@@ -53,8 +53,9 @@ MAX_RETRY_AFTER_ENV = "XARES_MAX_RETRY_AFTER_S"  # the longest Retry-After honou
 DEFAULT_MAX_RETRY_AFTER_S = 3600.0
 LONG_WAIT_S = 30.0  # a wait at least this long is announced with the time it ends
 
-# Statuses worth asking again: rate limiting and server-side trouble; every other 4xx is final.
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Statuses worth asking again: timeouts, rate limiting, and every server-side trouble (5xx, including
+# the 52x that CDNs such as Cloudflare send for an origin that is down); every other 4xx is final.
+RETRY_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
 ARCHIVE_SUFFIXES = tuple(s for s in ZIP_SUFFIXES + TAR_SUFFIXES if s != ".tar")
 
 _CHUNK = 1 << 20
