@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from xares.data.decoding import decode_in_order, default_decode_workers
-from xares.data.shards import RawSample, find_shards, iter_shard
+from xares.data.shards import RawSample, iter_shard
 from xares.encoder import EncoderInfo, declared_layers
 from xares.errors import ArtifactError, DataError, EncoderError
 from xares.faults import failpoint
@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """How the encode stage runs; none of these change an embedding beyond float tolerance."""
+    """How the encode stage runs. Only `autocast` (and `frame_dtype`, the stored precision) change the
+    stored embeddings; the rest change speed and memory, never a value beyond float tolerance."""
 
     device: str | None = None  # None: CUDA when available, else CPU
     decode_workers: int | None = None  # processes that decode and resample; None: one per CPU core
@@ -173,9 +174,9 @@ def validate_output(output: Any, *, batch_size: int, dim: int, num_layers: int |
 
 
 def iter_split_samples(
-    config: TaskConfig, split: Any, on_error: Callable[[DataError], None] | None = None
+    shards: list[Path], on_error: Callable[[DataError], None] | None = None
 ) -> Iterator[RawSample]:
-    for shard in find_shards(config.task_dir, config.shard_pattern(split)):
+    for shard in shards:
         yield from iter_shard(shard, on_error)
 
 
@@ -233,11 +234,15 @@ def encode_split(
     info: EncoderInfo,
     config: TaskConfig,
     split: Any,
+    shards: list[Path],
     split_dir: Path,
     key: dict[str, Any],
     options: EncodeOptions,
 ) -> EncodeStats:
-    """Encode every clip of one split into a new store directory (committed atomically)."""
+    """Encode every clip of one split's shards into a new store directory (committed atomically).
+
+    The shards are those the store key was built from, found once by the task, so the key always
+    describes exactly the files that were encoded."""
     device = best_device(options.device)
     encoder.to(device).eval()
     rate = info.sampling_rate
@@ -255,10 +260,10 @@ def encode_split(
         stats.skipped.append(str(error))
 
     on_error = skip if options.skip_bad_samples else None
-    bar = start_progress(f"encode {config.name}/{split}", lambda: count_clips(config, split), "clips")
+    bar = start_progress(f"encode {config.name}/{split}", lambda: count_clips(shards), "clips")
     try:
         decoded = decode_in_order(
-            iter_split_samples(config, split, on_error),
+            iter_split_samples(shards, on_error),
             rate,
             workers=workers,
             lookahead=options.lookahead_clips,
@@ -285,9 +290,9 @@ def encode_split(
             bar.advance(len(window))
             failpoint("encode.window")
         if stats.clips == 0:
-            shards = [p.name for p in find_shards(config.task_dir, config.shard_pattern(split))]
+            names = [p.name for p in shards]
             raise DataError(
-                f"task {config.name!r}: split {split!r} holds no usable sample (shards {shards}"
+                f"task {config.name!r}: split {split!r} holds no usable sample (shards {names}"
                 f"{', all skipped' if stats.skipped else ''}). Check that the shards hold audio and JSON."
             )
         background.finish()
@@ -325,7 +330,7 @@ def _stop_quietly(background: BackgroundWriter) -> None:
         background.finish()
 
 
-def count_clips(config: TaskConfig, split: Any) -> int | None:
+def count_clips(shards: list[Path]) -> int | None:
     """Clips in a split's shards, from the tar headers only (for the progress display); None if unreadable."""
     import tarfile
 
@@ -333,7 +338,7 @@ def count_clips(config: TaskConfig, split: Any) -> int | None:
 
     keys = set()
     try:
-        for shard in find_shards(config.task_dir, config.shard_pattern(split)):
+        for shard in shards:
             with tarfile.open(shard) as tar:
                 keys.update((shard.name, split_member_name(m.name)[0]) for m in tar if m.isfile())
     except (OSError, tarfile.TarError, ValueError):

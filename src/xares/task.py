@@ -147,6 +147,7 @@ class XaresTask:
             config.validate()
         self.encoder = config.encoder
         self._info = encoder_info  # None: fingerprinted when first needed
+        self._shards: dict[str, list[Path]] = {}  # per split, found once; acquire() starts afresh
         self.result = TaskResult(
             name=config.name,
             formal_name=config.display_name,
@@ -182,8 +183,14 @@ class XaresTask:
     def split_dir(self, split: Any) -> Path:
         return self.store_root / str(split).replace("/", "_")
 
+    def shards(self, split: Any) -> list[Path]:
+        """The split's shard files, looked up once: the store key and the encoder read the same list."""
+        if str(split) not in self._shards:
+            self._shards[str(split)] = find_shards(self.config.task_dir, self.config.shard_pattern(split))
+        return self._shards[str(split)]
+
     def store_key(self, split: Any) -> dict[str, Any]:
-        shards = find_shards(self.config.task_dir, self.config.shard_pattern(split))
+        shards = self.shards(split)
         return {
             "encoder": self.encoder_info.fingerprint,
             "task_data": self.config.data_fingerprint(),
@@ -210,6 +217,7 @@ class XaresTask:
     def acquire(self) -> None:
         started = time.perf_counter()
         acquire(self.config, base_url=self.options.zenodo_base_url, progress=self.options.progress)
+        self._shards.clear()
         self.result.timings["acquire"] = round(time.perf_counter() - started, 3)
 
     def encode(self) -> None:
@@ -231,6 +239,7 @@ class XaresTask:
                     self.encoder_info,
                     self.config,
                     split,
+                    self.shards(split),
                     self.split_dir(split),
                     key,
                     encode_options,
