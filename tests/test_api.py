@@ -99,3 +99,23 @@ def test_a_bad_encoder_raises_with_what_is_wrong(tmp_path):
     )
     with pytest.raises(EncoderError, match="WrongEncoder fails check_audio_encoder:\n  - "):
         xares.evaluate(str(wrong), [make_task_file(tmp_path)], env_root=tmp_path / "env")
+
+
+def test_the_shard_list_of_a_split_is_found_once_per_run(tmp_path, monkeypatch):
+    """The store key and the encoder read one list: a shard added between the two cannot be
+    encoded without entering the key (nor the reverse)."""
+    import xares.task
+
+    monkeypatch.chdir(tmp_path)
+    looked_up = []
+    real = xares.task.find_shards
+
+    def counting(task_dir, pattern):
+        looked_up.append(pattern)
+        return real(task_dir, pattern)
+
+    monkeypatch.setattr(xares.task, "find_shards", counting)
+    task_file = make_task_file(tmp_path)
+    results = xares.evaluate(str(MEL), [task_file], env_root=tmp_path / "env", bootstrap=0)
+    splits = load_task_config(task_file, None, env_root=tmp_path / "env").data_splits()
+    assert results.failed == [] and len(looked_up) == len(splits) == len(set(looked_up))
