@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import soundfile
+from filelock import FileLock
 
 from xares.atomic import current_umask, write_json_atomic
 from xares.data.shards import AUDIO_EXTENSIONS, shard_name
@@ -98,11 +99,16 @@ class PackResult:
 
     @property
     def task_name(self) -> str:
-        return self.out_dir.name
+        return self.out_dir.resolve().name  # `--out .` too: the task's folder is named as it is
 
     @property
     def files(self) -> list[Path]:
         return sorted(p for s in self.splits.values() for p in s.shards)
+
+    @property
+    def task_file_name(self) -> str:
+        """`<identifier>_task.py`, the name the task files of src/tasks/ have."""
+        return f"{_identifier(self.task_name)}_task.py"
 
 
 @dataclass
@@ -127,6 +133,7 @@ class _Table:
     path: Path
     columns: list[str]
     rows: list[_Row] = field(default_factory=list)
+    typed: bool = False  # JSON lines carry their own types; CSV cells are text
 
 
 def safe_key(relative_path: str) -> str:
@@ -173,17 +180,60 @@ def pack(
     started = time.perf_counter()
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     encode = _check_options(audio_dir, max_shard_bytes, resample, encode)
-    table = read_labels(labels, infer_types=infer_types)
-    samples, kfold = _match(table, audio_dir, split_column, file_column, columns, splits, encode)
+    table = read_labels(labels)
+    samples, kfold = _match(
+        table, audio_dir, split_column, file_column, columns, splits, encode, infer_types=infer_types
+    )
     by_split: dict[str | int, list[_Sample]] = {}
     for sample in sorted(samples, key=lambda s: (str(s.split), s.key)):
         by_split.setdefault(sample.split, []).append(sample)
     split_order = sorted(by_split, key=lambda s: s if kfold else _split_rank(s, splits))
     patterns = {s: _pattern(s, kfold) for s in split_order}
-    _check_out_dir(out_dir, patterns.values(), overwrite)
+    env_root = out_dir.resolve().parent
+    env_root.mkdir(parents=True, exist_ok=True)
+    # the lock stage 0 takes for this task (xares.acquire): no fetch or second pack writes here meanwhile
+    with FileLock(str(env_root / f".{out_dir.resolve().name}.acquire.lock")):
+        _check_out_dir(out_dir, patterns.values(), overwrite)
+        out_dir.mkdir(exist_ok=True)
+        written = _write_splits(
+            by_split, split_order, patterns, out_dir, table.path, max_shard_bytes, resample, encode
+        )
+        seconds = round(time.perf_counter() - started, 3)
+        files = sorted(p for split in written.values() for p in split.shards)
+        write_json_atomic(
+            out_dir / READY_MARKER,
+            {
+                "source": f"packed by xares pack from {audio_dir.resolve()} and {table.path.resolve()}",
+                "files": {p.name: p.stat().st_size for p in files},
+                "seconds": seconds,
+            },
+        )
+    return PackResult(
+        out_dir=out_dir,
+        audio_dir=audio_dir,
+        splits=written,
+        kfold=kfold,
+        label_columns=_column_values(samples),
+        samples=len(samples),
+        seconds=seconds,
+    )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / READY_MARKER).unlink(missing_ok=True)  # not ready while the shards change
+
+def _write_splits(
+    by_split: dict[str | int, list[_Sample]],
+    split_order: list[str | int],
+    patterns: dict[str | int, str],
+    out_dir: Path,
+    labels: Path,
+    max_shard_bytes: int,
+    resample: int | None,
+    encode: str | None,
+) -> dict[str | int, PackedSplit]:
+    """Every split into temporary files; only when all are written do they replace the old set.
+
+    An earlier pack in `out_dir` (with its marker) stays whole until then; between the marker's removal
+    and the new marker there are only complete shards under final names.
+    """
     pending: list[tuple[Path, Path]] = []  # (temporary file, final name)
     written: dict[str | int, PackedSplit] = {}
     try:
@@ -205,10 +255,11 @@ def pack(
             )
         if problems:
             raise PackError(
-                f"{len(problems)} audio file(s) listed in {table.path} cannot be read; nothing was written "
-                f"to {out_dir}:",
+                f"{len(problems)} audio file(s) listed in {labels} cannot be packed; {out_dir} was left as "
+                "it was:",
                 problems,
             )
+        (out_dir / READY_MARKER).unlink(missing_ok=True)  # not ready while the shards change
         for tmp, final in pending:
             os.replace(tmp, final)
         finals = {final for _, final in pending}
@@ -220,25 +271,7 @@ def pack(
         for tmp, _ in pending:
             tmp.unlink(missing_ok=True)
         raise
-    seconds = round(time.perf_counter() - started, 3)
-    result = PackResult(
-        out_dir=out_dir,
-        audio_dir=audio_dir,
-        splits=written,
-        kfold=kfold,
-        label_columns=_column_values(samples),
-        samples=len(samples),
-        seconds=seconds,
-    )
-    write_json_atomic(
-        out_dir / READY_MARKER,
-        {
-            "source": f"packed by xares pack from {audio_dir.resolve()} and {table.path.resolve()}",
-            "files": {p.name: p.stat().st_size for p in result.files},
-            "seconds": seconds,
-        },
-    )
-    return result
+    return written
 
 
 def _check_options(
@@ -264,8 +297,12 @@ def _check_options(
 # --- the labels table ---------------------------------------------------------------------------
 
 
-def read_labels(path: str | os.PathLike, *, infer_types: bool = True) -> _Table:
-    """Read a .csv/.tsv (header row first) or .jsonl/.ndjson (one JSON object a line) labels file."""
+def read_labels(path: str | os.PathLike) -> _Table:
+    """Read a .csv/.tsv (header row first) or .jsonl/.ndjson (one JSON object a line) labels file.
+
+    CSV cells stay text here; `pack` types the label columns only (a file named `7.wav` listed as `7`
+    must stay the text '7').
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".tsv", ".jsonl", ".ndjson"):
@@ -285,8 +322,7 @@ def read_labels(path: str | os.PathLike, *, infer_types: bool = True) -> _Table:
     table = _read_jsonl(path, text) if suffix in (".jsonl", ".ndjson") else _read_csv(path, text, suffix)
     if not table.rows:
         raise PackError(f"{path}: the labels file has no rows.", [])
-    if infer_types and suffix in (".csv", ".tsv"):
-        _infer_types(table)
+    table.typed = suffix in (".jsonl", ".ndjson")
     return table
 
 
@@ -348,9 +384,9 @@ def _read_jsonl(path: Path, text: str) -> _Table:
     return table
 
 
-def _infer_types(table: _Table) -> None:
+def _infer_types(table: _Table, names: Sequence[str]) -> None:
     """A CSV column whose non-empty cells are all integers (all numbers) becomes ints (floats)."""
-    for name in table.columns:
+    for name in names:
         cells = [row.values[name] for row in table.rows if row.values[name] != ""]
         if not cells:
             continue
@@ -387,7 +423,8 @@ def _audio_files(audio_dir: Path) -> dict[str, Path]:
         for name in sorted(names):
             if not name.startswith("."):
                 path = Path(root, name)
-                found[path.relative_to(audio_dir).as_posix()] = path
+                # NFC: a name typed in the CSV matches the same name stored decomposed (macOS)
+                found[unicodedata.normalize("NFC", path.relative_to(audio_dir).as_posix())] = path
     return found
 
 
@@ -424,6 +461,8 @@ def _match(
     columns: Sequence[str] | None,
     splits: Sequence[str] | None,
     encode: str | None,
+    *,
+    infer_types: bool,
 ) -> tuple[list[_Sample], bool]:
     """Rows to samples, with every problem of the table and the folder collected first."""
     if split_column not in table.columns:
@@ -451,6 +490,8 @@ def _match(
             "a column with each file's label.",
             [],
         )
+    if infer_types and not table.typed:
+        _infer_types(table, label_columns)
     files = _audio_files(audio_dir)
     by_stem: dict[str, list[str]] = {}
     for relative in files:
@@ -468,7 +509,7 @@ def _match(
         if value is None or value == "" or not isinstance(value, str):
             problems.append(f"{row.where}: no audio file name in column {file_column!r} (got {value!r})")
             continue
-        relative = _relative(value, audio_dir)
+        relative = unicodedata.normalize("NFC", _relative(value, audio_dir))
         if relative not in files and relative in by_stem and len(by_stem[relative]) == 1:
             relative = by_stem[relative][0]
         if relative not in files:
@@ -789,8 +830,7 @@ def task_skeleton(result: PackResult, *, label_column: str | None = None) -> str
     name = result.task_name
     if not name or name.startswith(".") or "/" in name:
         raise PackError(f"{result.out_dir}: its folder name {name!r} cannot be a task name.", [])
-    ident = re.sub(r"\W", "_", name)
-    ident = f"task_{ident}" if not ident.isidentifier() or ident[0].isdigit() else ident
+    ident = _identifier(name)
     available = list(result.label_columns)
     if label_column is None:
         label_column = "label" if "label" in available else available[0]
@@ -876,6 +916,12 @@ def task_skeleton(result: PackResult, *, label_column: str | None = None) -> str
         "",
     ]
     return "\n".join(lines)
+
+
+def _identifier(name: str) -> str:
+    """A Python name for the task's functions: `my-task` -> `my_task`, `2024 set` -> `task_2024_set`."""
+    ident = re.sub(r"\W", "_", name)
+    return f"task_{ident}" if not ident.isidentifier() or ident[0].isdigit() else ident
 
 
 def _py(value: Any) -> str:
