@@ -250,6 +250,12 @@ def _pack(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _llm(args: argparse.Namespace, console: Console) -> int:
+    from xares.llm.cli import llm_command
+
+    return llm_command(args, console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xares", description="X-ARES: benchmark audio encoders.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -298,24 +304,63 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pack.add_argument("audio_dir", metavar="AUDIO_DIR", help="folder of audio files (sub-folders included)")
     pack.add_argument(
-        "--labels", required=True, metavar="FILE", help="labels.csv/.tsv/.jsonl: one row per audio file"
+        "--labels", required=True, metavar="FILE", help="labels .csv, .tsv or .jsonl: one row per audio file"
     )
-    pack.add_argument("--out", required=True, metavar="DIR", help="task folder to write, e.g. env/mytask")
-    pack.add_argument("--split-column", default="split", metavar="NAME", help="train/valid/test or fold")
-    pack.add_argument("--file-column", default=None, metavar="NAME", help="default: file, filename, path...")
-    pack.add_argument("--columns", default=None, metavar="A,B", help="label columns to keep (default: all)")
-    pack.add_argument("--splits", default=None, metavar="TRAIN,VALID,TEST", help="other split names")
-    pack.add_argument("--label-column", default=None, metavar="NAME", help="the task file's label")
     pack.add_argument(
-        "--max-shard-size", type=_shard_bytes, default="512M", metavar="SIZE", help="default 512M"
+        "--out", required=True, metavar="DIR", help="the task's folder to write, e.g. env/mytask"
     )
-    pack.add_argument("--resample", type=int, default=None, metavar="HZ", help="re-encode at this rate")
     pack.add_argument(
-        "--encode", choices=("flac", "wav"), default=None, help="re-encode (default: keep bytes)"
+        "--split-column",
+        default="split",
+        metavar="NAME",
+        help="column holding train/valid/test or the fold number (default split)",
     )
-    pack.add_argument("--keep-strings", action="store_true", help="CSV values stay text (no numbers)")
-    pack.add_argument("--force", action="store_true", help="replace shards already in --out")
-    pack.add_argument("--write-task", default=None, metavar="FILE", help="write the task file there")
+    pack.add_argument(
+        "--file-column",
+        default=None,
+        metavar="NAME",
+        help="column holding each audio file's path below AUDIO_DIR (default: file, filename, path, ...)",
+    )
+    pack.add_argument(
+        "--columns",
+        default=None,
+        metavar="A,B",
+        help="label columns written to the JSON (default: all others)",
+    )
+    pack.add_argument(
+        "--splits",
+        default=None,
+        metavar="TRAIN,VALID,TEST",
+        help="split names other than train,valid,test, in that order (two: the last also validates)",
+    )
+    pack.add_argument(
+        "--label-column", default=None, metavar="NAME", help="the printed task file's label (default: label)"
+    )
+    pack.add_argument(
+        "--max-shard-size",
+        type=_shard_bytes,
+        default="512M",
+        metavar="SIZE",
+        help="largest shard, in bytes or with K/M/G (default 512M)",
+    )
+    pack.add_argument(
+        "--resample",
+        type=int,
+        default=None,
+        metavar="HZ",
+        help="re-encode at this rate (FLAC unless --encode)",
+    )
+    pack.add_argument(
+        "--encode",
+        choices=("flac", "wav"),
+        default=None,
+        help="re-encode (default: the files' bytes as they are)",
+    )
+    pack.add_argument("--keep-strings", action="store_true", help="CSV values stay text (no JSON numbers)")
+    pack.add_argument("--force", action="store_true", help="replace the shards already in --out")
+    pack.add_argument(
+        "--write-task", default=None, metavar="FILE", help="write the task file there instead of to stdout"
+    )
     pack.add_argument("-v", "--verbose", action="count", default=0)
     report = commands.add_parser(
         "report", help="render results.json files again (table, markdown leaderboard, CSV, HTML, plots)"
@@ -347,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("-o", "--output", default=None, metavar="FILE", help="write there instead of stdout")
     compare.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)")
     compare.add_argument("-v", "--verbose", action="count", default=0)
+    from xares.llm.cli import add_llm_arguments
+
+    add_llm_arguments(
+        commands.add_parser("llm", help="the LLM track (XARES-LLM) trained from the stored embeddings")
+    )
     return parser
 
 
@@ -361,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         "fetch": _fetch,
         "pack": _pack,
         "compare": _compare,
+        "llm": _llm,
     }
     if args.command == "run":
         return run_benchmark(args, console)
