@@ -135,13 +135,20 @@ def synthetic_splits() -> dict[str, SplitEmbeddings]:
 
 def asr_task(**fields) -> TaskConfig:
     defaults = dict(
-        name="synthetic_asr", task_type="asr", metric="WER_inv", criterion="CTCLoss", do_knn=False
+        name="synthetic_asr",
+        task_type="asr",
+        metric="WER_inv",
+        metric_args={"decoder": "ctc"},
+        criterion="CTCLoss",
+        do_knn=False,
     )
     return TaskConfig(**{**defaults, **fields})
 
 
 def test_ctc_head_learns_a_synthetic_sequence_task_deterministically(synthetic_splits):
-    config = asr_task(epochs=15, learning_rate=1e-2, batch_size_train=16, metric_args={"hidden": 64})
+    config = asr_task(
+        epochs=15, learning_rate=1e-2, batch_size_train=16, metric_args={"decoder": "ctc", "hidden": 64}
+    )
     first = get_probe("asr")(
         config, synthetic_splits, ProbeContext(seed=0, hop_size_in_ms=40, sampling_rate=16000)
     )
@@ -158,7 +165,9 @@ def test_ctc_head_learns_a_synthetic_sequence_task_deterministically(synthetic_s
 
 
 def test_per_clip_data_reproduces_wer_and_pairs_two_encoders(synthetic_splits):
-    config = asr_task(epochs=15, learning_rate=1e-2, batch_size_train=16, metric_args={"hidden": 64})
+    config = asr_task(
+        epochs=15, learning_rate=1e-2, batch_size_train=16, metric_args={"decoder": "ctc", "hidden": 64}
+    )
     rng = np.random.default_rng(2)
     noise = {
         name: embeddings(
@@ -323,3 +332,71 @@ def test_offline_asr_task_separates_the_mel_encoder_from_the_random_one(tmp_path
     print(f"offline ASR WER_inv: mel {scores['mel']:.3f}, random {scores['random']:.3f}")
     assert scores["mel"] > scores["random"] + 0.2
     assert scores["random"] < 0.1
+
+
+# ----- the published protocol by default, CTC only when chosen ----------------------------------------
+def librispeech_config(env_root: Path) -> TaskConfig:
+    from xares.task import load_task_config
+
+    return load_task_config(ROOT / "src/tasks/librispeech_asr_task.py", None, env_root=env_root)
+
+
+def test_librispeech_runs_the_published_llm_decoder_and_says_what_to_do_without_it(tmp_path, monkeypatch):
+    from xares.probes.asr import DEFAULT_DECODER, DEFAULT_LLM, require_decoder
+    from xares.task import XaresTask
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))  # no cached Qwen2.5 here
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = librispeech_config(tmp_path / "env")
+    assert DEFAULT_DECODER == "qwen" and config.metric_args.get("decoder", DEFAULT_DECODER) == "qwen"
+    with pytest.raises(TaskConfigError) as error:
+        require_decoder(config)
+    message = str(error.value)
+    assert DEFAULT_LLM in message and "hf download" in message and "--asr-decoder ctc" in message
+    # the run stops before acquiring or encoding anything (LibriSpeech is 100 hours of audio)
+    with pytest.raises(TaskConfigError, match="--asr-decoder ctc"):
+        XaresTask(config).run()
+    assert not (tmp_path / "env").exists()
+
+
+def test_the_ctc_head_on_a_published_task_is_a_recorded_deviation(tmp_path):
+    from xares.probes.asr import require_decoder
+    from xares.task import RunOptions, XaresTask
+
+    task = XaresTask(librispeech_config(tmp_path), options=RunOptions(asr_decoder="ctc"))
+    assert task.config.metric_args["decoder"] == "ctc"
+    assert task.result.deviations == ["ASR decoder 'ctc' in place of the task file's 'qwen' (--asr-decoder)"]
+    require_decoder(task.config)  # nothing to load: passes offline
+    # the offline task file chooses CTC itself: the same option there is no deviation
+    from xares.task import load_task_config
+
+    offline = load_task_config(ROOT / "src/tasks/offline/asr_task.py", None, env_root=tmp_path)
+    assert XaresTask(offline, options=RunOptions(asr_decoder="ctc")).result.deviations == []
+    assert XaresTask(offline, options=RunOptions(asr_decoder="qwen")).result.deviations == [
+        "ASR decoder 'qwen' in place of the task file's 'ctc' (--asr-decoder)"
+    ]
+    with pytest.raises(ValueError, match="asr_decoder must be one of"):
+        XaresTask(offline, options=RunOptions(asr_decoder="whisper"))
+
+
+def test_asr_decoder_option_through_the_command_line(tmp_path):
+    """--asr-decoder qwen on the offline task, with no LM here: the task fails at once with the fix,
+    and results.json records the option and the deviation."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "empty-hf-cache"), "HF_HUB_OFFLINE": "1"}
+    task = str(ROOT / "src/tasks/offline/asr_task.py")
+    args = [str(ROOT / "example/mel/mel_encoder.py"), task, "--env-root", "env", "--results", "r.json"]
+    outcome = subprocess.run(
+        [sys.executable, "-m", "xares.run", *args, "--asr-decoder", "qwen"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert outcome.returncode == 1, outcome.stdout + outcome.stderr
+    document = json.loads((tmp_path / "r.json").read_text())
+    (result,) = document["tasks"]
+    assert document["run"]["asr_decoder"] == "qwen" and result["status"] == "failed"
+    assert "--asr-decoder ctc" in result["error"] and "hf download" in result["error"]
+    assert result["deviations"] == ["ASR decoder 'qwen' in place of the task file's 'ctc' (--asr-decoder)"]
+    assert not (tmp_path / "env" / "offline_asr").exists()  # nothing generated or encoded

@@ -15,6 +15,7 @@ from toy_data import make_task_file
 
 from xares import cli, progress, report, stats
 from xares.errors import ArtifactError
+from xares.report.compare import compare_files
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "results_v1.json"
@@ -246,3 +247,29 @@ def test_published_and_xares_0_1_3_differ_only_in_knn(tmp_path, monkeypatch):
     assert published["mlp_score"] == legacy["mlp_score"]
     assert published["knn_score"] != legacy["knn_score"]
     assert published["scores"]["mlp_score"]["ci95"] is None  # --bootstrap 0
+
+
+def test_a_task_run_off_its_task_files_protocol_is_marked_in_every_view():
+    deviation = "ASR decoder 'ctc' in place of the task file's 'qwen' (--asr-decoder)"
+    tasks = [task("task0", 0.8, seed=1), task("task1", 0.6, seed=2)]
+    tasks[0]["deviations"] = [deviation]
+    encoder = {"name": "Off", "fingerprint": "c" * 64, "output_dim": 8, "hop_size_in_ms": 10.0}
+    off = report.build_results(encoder, tasks, {"protocol": "published", "seeds": 1}, resamples=100)
+    on = document("On", "d" * 64, (0.8, 0.6), seed=1)
+    assert off["averages"]["mlp_public"]["not_published"] == ["task0"]
+    assert "not_published" not in on["averages"]["mlp_public"]
+
+    markdown = report.render([off, on], "markdown", resamples=100)
+    assert any(line.startswith("| Task0 ‡ |") for line in markdown.splitlines())
+    assert any(line.startswith("| Task1 |") for line in markdown.splitlines())
+    assert "| Weighted Average (public tasks) ‡ |" in markdown and "‡ marks a task" in markdown
+    rows = list(csv.DictReader(io.StringIO(report.render([off], "csv"))))
+    assert {r["deviations"] for r in rows if r["task"] == "task0"} == {deviation}
+    assert {r["deviations"] for r in rows if r["task"] == "task1"} == {""}
+    assert "includes task0" in next(r for r in rows if r["task"] == "average_public")["deviations"]
+    console = Console(record=True, width=200)
+    report.print_report([off], console, resamples=0)
+    assert "Task0 ‡" in console.export_text() and "Task1 ‡" not in console.export_text()
+    assert "Task0 ‡" in report.render([off, on], "html", resamples=0)
+    rows, labels, notes = compare_files([off, on], resamples=100)
+    assert any(r.label == "Task0 ‡" for r in rows) and any("task0 is not the published" in n for n in notes)

@@ -20,6 +20,7 @@ from xares.encode import EncodeOptions
 from xares.encoder import EncoderInfo, describe_encoder
 from xares.errors import EncoderError, RunOptionsError
 from xares.faults import failpoint
+from xares.probes.asr import DECODERS
 from xares.report import build_results, save_results
 from xares.scheduler import ExecutorOptions, TaskUnit, run_units
 from xares.scheduler.unit import unit_encoder
@@ -81,6 +82,7 @@ def evaluate(
     protocol: str = "published",
     autocast: str = "off",
     layer: int | str | None = None,
+    asr_decoder: str | None = None,
     num_seeds: int = 1,
     bootstrap: int = 1000,
     progress: bool = False,
@@ -102,6 +104,8 @@ def evaluate(
         raise RunOptionsError(
             f"stages run from 0 to 2 in order; got from_stage={from_stage}, to_stage={to_stage}"
         )
+    if asr_decoder not in (None, *DECODERS):
+        raise RunOptionsError(f"asr_decoder must be one of {list(DECODERS)} or None; got {asr_decoder!r}")
     if num_seeds < 1 or bootstrap < 0:
         raise RunOptionsError(
             f"num_seeds must be at least 1 and bootstrap at least 0; got {num_seeds}, {bootstrap}"
@@ -128,6 +132,7 @@ def evaluate(
         num_seeds=num_seeds,
         quiet=quiet,
         layer=layer,
+        asr_decoder=asr_decoder,
     )
     units = [
         TaskUnit(
@@ -159,6 +164,7 @@ def evaluate(
         "seeds": num_seeds,
         "layer": layer,
         "autocast": autocast,
+        **({} if asr_decoder is None else {"asr_decoder": asr_decoder}),
     }
     encoder_dict = (
         info.to_dict()

@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 
 from xares.api import STAGES, evaluate
 from xares.errors import EncoderError, RunOptionsError
+from xares.probes.asr import DECODERS
 from xares.probes.layers import parse_layer
 from xares.report import PROTOCOLS, print_results
 from xares.scheduler import (
@@ -121,6 +122,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="for encoders that return several layers ([B, L, T', D], num_layers): probe layer K "
         "(negative counts from the end) or a learned softmax-weighted sum of all layers ('weighted'); "
         "default: each task's own choice, else the last layer. Switching layers re-uses the embeddings",
+    )
+    parser.add_argument(
+        "--asr-decoder",
+        choices=list(DECODERS),
+        default=None,
+        help="the decoder of ASR tasks: qwen, the published frozen-LM protocol (LibriSpeech's default), "
+        "or ctc, a small offline head that needs no language model; one other than the task file's is "
+        "recorded in results.json and marked in every view as not the published protocol",
     )
     parser.add_argument(
         "--seeds",
@@ -268,6 +277,7 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
             protocol=args.protocol,
             autocast=args.autocast,
             layer=args.layer,
+            asr_decoder=args.asr_decoder,
             num_seeds=args.seeds,
             bootstrap=args.bootstrap,
             # bars only here on a terminal: those of several workers or of cluster jobs would interleave

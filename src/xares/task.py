@@ -26,6 +26,7 @@ from xares.errors import EncoderError, TaskConfigError
 from xares.faults import failpoint
 from xares.metrics import get_metric
 from xares.probes import ProbeContext, ProbeFunction, get_probe, split_arrangements
+from xares.probes.asr import DECODERS, DEFAULT_DECODER, require_decoder
 from xares.probes.layers import mean_layer_weights, select_layers
 from xares.probes.training import single_thread
 from xares.progress import progress, progress_mode
@@ -54,6 +55,9 @@ class RunOptions:
     protocol: str = "published"  # published | strict | xares-0.1.3 (see xares.report.PROTOCOLS)
     num_seeds: int = 1  # heads trained per task, with seeds seed, seed + 1, ...; scores are their mean
     layer: int | str | None = None  # when set, every task's TaskConfig.layer (xares.probes.layers)
+    # when set, the decoder of every ASR task ("qwen" | "ctc"); one other than the task file's is a
+    # deviation, recorded in TaskResult.deviations and marked in every view
+    asr_decoder: str | None = None
     # no progress display (the library's default); else bars where progress is True, plain lines elsewhere
     quiet: bool = True
 
@@ -89,6 +93,8 @@ class TaskResult:
     layer: int | str | None = None  # the layer choice (None: the last); num_layers: L of the store
     num_layers: int = 1
     layer_weights: list[float] | None = None  # layer="weighted": the learned weights, mean over folds
+    # settings of this run that differ from the task file's (not its published protocol), in words
+    deviations: list[str] = field(default_factory=list)
 
     def __iter__(self):
         """Unpack as (mlp_score, knn_score), the shape of the public API's return value."""
@@ -161,7 +167,21 @@ class XaresTask:
             seeds=[config.seed + i for i in range(self.options.num_seeds)],
             probe={k: getattr(config, k) for k in score_cache.RECORDED_PROBE_FIELDS},
             layer=config.layer,
+            deviations=self._apply_head_choices(),
         )
+
+    def _apply_head_choices(self) -> list[str]:
+        """Apply this run's head choices to the config; say, in words, where they leave the task file."""
+        chosen, config = self.options.asr_decoder, self.config
+        if chosen is None or config.task_type != "asr":
+            return []
+        if chosen not in DECODERS:
+            raise ValueError(f"asr_decoder must be one of {DECODERS}, got {chosen!r}")
+        own = config.metric_args.get("decoder", DEFAULT_DECODER)
+        if own == chosen:
+            return []
+        config.metric_args = {**config.metric_args, "decoder": chosen}
+        return [f"ASR decoder {chosen!r} in place of the task file's {own!r} (--asr-decoder)"]
 
     # ----- keys and places ------------------------------------------------------------------
     @property
@@ -341,6 +361,8 @@ class XaresTask:
         if self.config.disabled:
             self.result.status = "disabled"
             return self.result
+        if to_stage >= 2:
+            require_decoder(self.config)  # before hours of encoding, not after
         mode = "off" if self.options.quiet else "bar" if self.options.progress else "lines"
         with progress_mode(mode):
             if from_stage <= 0 <= to_stage:

@@ -1,9 +1,9 @@
 """Offline ASR: short English sentences spoken by espeak-ng voices, LibriSpeech-shaped, scored by WER_inv.
 
-The probe is the offline CTC decoder (a one-layer BiLSTM over characters, see xares.probes.asr); its
-epochs and batch size keep the whole task, generation and log-mel encoding included, within about a
-minute on two CPU cores. For the public protocol with a frozen Qwen2.5 decoder, set
-metric_args={"decoder": "qwen", "llm": "<local path>"}.
+The probe is the offline CTC decoder (a one-layer BiLSTM over characters, see xares.probes.asr),
+chosen here explicitly; its epochs and batch size keep the whole task, generation and log-mel encoding
+included, within about a minute on two CPU cores. For the published protocol's frozen Qwen2.5 decoder,
+set metric_args={"decoder": "qwen", "llm": "<local path>"} (or run with --asr-decoder qwen).
 """
 
 from xares.data.offline.asr_sentences import generate
@@ -31,6 +31,7 @@ def asr_config(encoder) -> TaskConfig:
         task_type="asr",
         label_processor=asr_transcript,
         metric="WER_inv",
+        metric_args={"decoder": "ctc"},  # this suite's own head, not the published LLM decoder
         criterion="CTCLoss",
         epochs=15,
         learning_rate=1e-2,

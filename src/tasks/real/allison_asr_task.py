@@ -30,6 +30,7 @@ def allison_asr_config(encoder) -> TaskConfig:
         task_type="asr",
         label_processor=asr_transcript,
         metric="WER_inv",
+        metric_args={"decoder": "ctc"},  # this suite's own head, not the published LLM decoder
         criterion="CTCLoss",
         epochs=15,
         learning_rate=1e-2,

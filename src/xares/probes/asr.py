@@ -2,20 +2,21 @@
 
 Two decoders, chosen by the task's `metric_args["decoder"]`:
 
-- "ctc" (the default, offline): a small head trained with CTC over the characters of the training
-  transcripts. LayerNorm, then one bidirectional LSTM layer, then a Linear layer to the characters
-  plus the CTC blank; greedy decoding. A purely linear head (`"hidden": 0`) was tried on the offline
-  task: with log-mel frames it scored test WER_inv 0.00 (validation 0.01), the BiLSTM 0.55
-  (validation 0.80), same 15 epochs. A frame on its own says little about which letter is being
-  spoken; one recurrent layer supplies the context that spelling needs and still trains in seconds
-  on a CPU. Frames finer than 30 ms are stacked (10 ms -> 3 frames of
-  30 ms) so the LSTM runs over fewer steps; a character needs about 60 ms of speech, so CTC keeps
-  room for blanks. Needs nothing beyond torch.
-- "qwen" (the public X-ARES protocol, upstream-format.md section (g)): a frozen causal language model
-  (Qwen/Qwen2.5-0.5B) fed with the encoder frames through a trainable SwiGLU adapter. It needs the
-  `transformers` package and the model on this machine (`metric_args["llm"]`: a path, or a hub name
-  already in the local cache); nothing is downloaded here, so a benchmark run never fetches 1 GB of
-  weights as a side effect.
+- "qwen" (the default: the published protocol, upstream-format.md section (g)): a frozen causal
+  language model (Qwen/Qwen2.5-0.5B) fed with the encoder frames through a trainable SwiGLU adapter.
+  It needs the `transformers` package and the model on this machine (`metric_args["llm"]`: a path,
+  or a hub name already in the local cache); nothing is downloaded here, so a run never fetches 1 GB
+  of weights as a side effect. `require_decoder` says, before any audio is encoded, what is missing.
+- "ctc" (an explicit choice: the offline suites' task files, or `--asr-decoder ctc`, which results.json
+  records and every view marks as not the published protocol): a small head trained with CTC over the
+  characters of the training transcripts. LayerNorm, then one bidirectional LSTM layer, then a Linear
+  layer to the characters plus the CTC blank; greedy decoding. A purely linear head (`"hidden": 0`) was
+  tried on the offline task: with log-mel frames it scored test WER_inv 0.00 (validation 0.01), the
+  BiLSTM 0.55 (validation 0.80), same 15 epochs. A frame on its own says little about which letter is
+  being spoken; one recurrent layer supplies the context that spelling needs and still trains in
+  seconds on a CPU. Frames finer than 30 ms are stacked (10 ms -> 3 frames of 30 ms) so the LSTM runs
+  over fewer steps; a character needs about 60 ms of speech, so CTC keeps room for blanks. Needs
+  nothing beyond torch.
 
 Both keep the epoch with the best validation WER_inv (a tie keeps the earlier one) and decode the test
 split once with it. Transcripts come from each clip's stored JSON through the task's label_processor
@@ -51,7 +52,8 @@ from xares.taskconfig import TaskConfig
 
 logger = logging.getLogger(__name__)
 
-DECODERS = ("ctc", "qwen")
+DECODERS = ("qwen", "ctc")
+DEFAULT_DECODER = "qwen"  # the published protocol
 DEFAULT_LLM = "Qwen/Qwen2.5-0.5B"
 SEPARATOR = "<|vision_end|>"
 BLANK = 0
@@ -61,7 +63,7 @@ NUM_EXAMPLES = 3  # decoded test transcripts kept in the results, to show what t
 
 # The metric_args keys this probe reads, with what each one does (an unknown key is refused).
 ASR_ARGUMENTS = {
-    "decoder": "'ctc' (default) or 'qwen'",
+    "decoder": "'qwen' (default, the published protocol) or 'ctc' (offline, not published)",
     "hidden": "CTC: LSTM units per direction (default 192; 0 = linear head)",
     "frame_stack": "CTC: frames concatenated into one step (default: as many as fit in 30 ms)",
     "dropout": "CTC: dropout before the output layer (default 0.1)",
@@ -415,23 +417,47 @@ def load_llm(name: str, device: str) -> tuple[Any, Any]:
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
-        raise ImportError(
-            "the 'qwen' ASR decoder needs the 'transformers' package: `pip install transformers`. "
-            "Without it, leave metric_args['decoder'] unset to use the offline CTC decoder."
-        ) from exc
+        raise TaskConfigError(_missing_llm(name, "the 'transformers' package is not installed")) from exc
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, attn_implementation="sdpa")
     except (OSError, ValueError) as exc:
-        raise TaskConfigError(
-            f"the language model {name!r} of the 'qwen' ASR decoder is not on this machine ({exc}). "
-            f"Download it once, e.g. `hf download {DEFAULT_LLM} --local-dir {DEFAULT_LLM}` in the working "
-            "directory, and set metric_args['llm'] to its path."
-        ) from exc
+        raise TaskConfigError(_missing_llm(name, f"it is not on this machine: {exc}")) from exc
     model = model.to(device=device, dtype=torch.float32).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model, tokenizer
+
+
+def _missing_llm(name: str, why: str) -> str:
+    return (
+        f"the published ASR protocol needs the frozen language model {name!r}, and {why}. To run it: "
+        f"`pip install 'xares[hf]'`, then download the weights once, e.g. `hf download {DEFAULT_LLM}` "
+        f"(into the Hugging Face cache) or `hf download {DEFAULT_LLM} --local-dir DIR` and set "
+        "metric_args['llm'] to DIR. Or choose the offline CTC head explicitly with `--asr-decoder ctc` "
+        "(xares.evaluate(..., asr_decoder='ctc')): results.json records it and every view marks the task "
+        "as not the published protocol."
+    )
+
+
+def require_decoder(config: TaskConfig) -> None:
+    """Fail before any audio is encoded when the task's decoder cannot run here (LibriSpeech encodes
+    100 hours before its probe would find the language model missing)."""
+    if config.task_type != "asr" or config.metric_args.get("decoder", DEFAULT_DECODER) != "qwen":
+        return
+    name = str(config.metric_args.get("llm", DEFAULT_LLM))
+    try:
+        from transformers import AutoConfig
+    except ImportError as exc:
+        raise TaskConfigError(
+            f"task {config.name!r}: " + _missing_llm(name, "the 'transformers' package is not installed")
+        ) from exc
+    try:
+        AutoConfig.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise TaskConfigError(
+            f"task {config.name!r}: " + _missing_llm(name, f"it is not on this machine ({exc})")
+        ) from exc
 
 
 class LlmDecoder:
@@ -588,7 +614,7 @@ def _options(config: TaskConfig, context: ProbeContext) -> dict[str, Any]:
         raise TaskConfigError(
             f"task {config.name!r}: metric_args {unknown} mean nothing to ASR. Known: {known}."
         )
-    decoder = options.get("decoder", "ctc")
+    decoder = options.get("decoder", DEFAULT_DECODER)
     if decoder not in DECODERS:
         raise TaskConfigError(
             f"task {config.name!r}: metric_args['decoder']={decoder!r} is not one of {list(DECODERS)}."

@@ -18,7 +18,7 @@ import numpy as np
 from rich.table import Table
 
 from xares import stats
-from xares.report.leaderboard import encoder_labels, task_label
+from xares.report.leaderboard import encoder_labels, marks, task_label
 from xares.report.results import AVERAGE_LABELS, PROBES
 
 
@@ -89,7 +89,8 @@ def compare_results(
             rows.append(
                 Comparison(
                     name=name,
-                    label=task_label(task_a),
+                    label=task_label(task_a)
+                    + marks(deviates=bool(task_a.get("deviations") or task_b.get("deviations"))),
                     probe=probe,
                     metric="accuracy" if probe == "knn" else task_a["metric"],
                     higher_is_better=bool(task_a.get("higher_is_better", True)),
@@ -124,6 +125,8 @@ def _average_row(
         average_a = _average_over(included, tasks_a, score)
         average_b = _average_over(included, tasks_b, score)
         label = f"{label}, over the {len(included)} tasks both hold"
+    deviating = {t["name"] for doc in (a, b) for t in doc["tasks"] if t.get("deviations")}
+    label += marks(deviates=bool(deviating & set(included)))
     test = None
     if included and set(included) == set(average_b.get("tasks", [])) and all(t in draws for t in included):
         weights = {t: tasks_a[t]["eval_weight"] for t in included}
@@ -159,6 +162,10 @@ def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     for key in ("protocol", "seeds"):
         if a["run"].get(key) != b["run"].get(key):
             notes.append(f"different {key}: {a['run'].get(key)} vs {b['run'].get(key)}")
+    for side, doc in (("A", a), ("B", b)):
+        for task in doc["tasks"]:
+            for deviation in task.get("deviations") or []:
+                notes.append(f"{side}'s {task['name']} is not the published protocol: {deviation}")
     only_a = {t["name"] for t in a["tasks"]} - {t["name"] for t in b["tasks"]}
     only_b = {t["name"] for t in b["tasks"]} - {t["name"] for t in a["tasks"]}
     if only_a or only_b:

@@ -18,7 +18,15 @@ from typing import Any
 from xares import stats
 from xares.protocols import PROTOCOLS
 from xares.report.compare import COLUMNS, compare_files, comparison_cells
-from xares.report.leaderboard import LEGEND, Cell, Leaderboard, build_leaderboard, encoder_labels, task_label
+from xares.report.leaderboard import (
+    LEGEND,
+    Cell,
+    Leaderboard,
+    build_leaderboard,
+    encoder_labels,
+    row_marks,
+    task_label,
+)
 from xares.report.plots import confusion_figure, per_class_figure, png_bytes, scores_figure
 
 CSS = """
@@ -72,7 +80,7 @@ def leaderboard_html(board: Leaderboard) -> str:
         parts.append(f"<h3>{titles[probe]}</h3><table><tr><th>Task</th>")
         parts.append("".join(f"<th>{_e(name)}</th>" for name in board.encoders) + "</tr>")
         for row in rows:
-            label = _e(row.label) + (" §" if row.selection_on_test else "")
+            label = _e(row.label + row_marks(row))
             metric = f' <span class="note">({_e(row.metric)})</span>' if row.metric else ""
             css = ' class="average"' if row.is_average else ""
             parts.append(
@@ -173,6 +181,7 @@ def task_details_html(task: dict[str, Any], encoder: str, with_plots: bool) -> s
         f"protocol {task.get('protocol', '')}",
         f"model selection: {task.get('selection') or '-'}"
         + (" (saw test data)" if task.get("selection_on_test") else ""),
+        *(f"not the published protocol: {d}" for d in task.get("deviations") or []),
     ]
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in (task.get("timings") or {}).items())
     parts.append(f'<p class="note">{_e("; ".join(facts))}; time: {_e(timings)}</p>')

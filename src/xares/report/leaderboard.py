@@ -29,6 +29,7 @@ class Row:
     higher_is_better: bool
     cells: list[Cell]
     selection_on_test: bool = False
+    deviates: bool = False  # a task run with settings other than its task file's, or an average of one
     is_average: bool = False
     tests: list[stats.PairedTest | None] = field(default_factory=list)  # best vs each other encoder
 
@@ -89,6 +90,7 @@ def build_leaderboard(
                 cells=cells,
                 selection_on_test=probe == "mlp"
                 and any(bool(t and t.get("selection_on_test")) for t in tasks),
+                deviates=any(bool(t and t.get("deviations")) for t in tasks),
             )
             _mark_best(row, tasks, score, resamples=resamples, seed=seed)
             rows.append(row)
@@ -98,6 +100,9 @@ def build_leaderboard(
                 average = doc["averages"].get(f"{probe}_{scope}", {})
                 cells.append(Cell(average.get("value"), None, average.get("ci95")))
             row = Row(f"average_{scope}", AVERAGE_LABELS[scope], "", True, cells, is_average=True)
+            row.deviates = any(
+                d["averages"].get(f"{probe}_{scope}", {}).get("not_published") for d in documents
+            )
             _mark_best(row, None, score, resamples=0, seed=seed)
             rows.append(row)
         if any(not r.is_average for r in rows):
@@ -153,6 +158,19 @@ def _mark_best(
     )
 
 
+def marks(*, selection_on_test: bool = False, deviates: bool = False) -> str:
+    """The marks after a task's name in every view (see LEGEND)."""
+    return (" §" if selection_on_test else "") + (" ‡" if deviates else "")
+
+
+def row_marks(row: Row) -> str:
+    return marks(selection_on_test=row.selection_on_test, deviates=row.deviates)
+
+
+def task_marks(task: dict[str, Any]) -> str:
+    return marks(selection_on_test=bool(task.get("selection_on_test")), deviates=bool(task.get("deviations")))
+
+
 def format_score(value: float | None, std: float | None = None, ci95: list[float] | None = None) -> str:
     if value is None:
         return "-"
@@ -179,5 +197,7 @@ LEGEND = (
     "bootstrap interval over test clips (k-fold: all held-out clips pooled). Bold marks the best value; † "
     "marks a best value that a paired bootstrap test over the same test clips finds better than every "
     "other encoder (p < 0.05). § marks tasks whose model selection saw the test data (published protocol: "
-    "k-fold tasks and tasks whose validation split is their test split)."
+    "k-fold tasks and tasks whose validation split is their test split). ‡ marks a task run with a head or "
+    "setting other than its task file's (its `deviations` in results.json), and an average that includes "
+    "one: not the published protocol, not comparable with published numbers."
 )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from xares import stats
-from xares.report.leaderboard import Leaderboard, build_leaderboard, encoder_labels, task_label
+from xares.report.leaderboard import Leaderboard, build_leaderboard, encoder_labels, row_marks, task_label
 from xares.taskconfig import LOWER_IS_BETTER
 
 PROBE_TITLES = {"mlp": "MLP (linear probe)", "knn": "kNN"}
@@ -88,7 +88,7 @@ def scores_figure(board: Leaderboard) -> Any:
                     )
         axis.set_yticks(positions)
         axis.set_yticklabels(
-            [r.label + (" §" if r.selection_on_test else "") + _metric_note(r.metric) for r in rows],
+            [r.label + row_marks(r) + _metric_note(r.metric) for r in rows],
             fontsize=8,
         )
         for position, row in zip(positions, rows, strict=True):

@@ -17,9 +17,11 @@ Schema (version 2; version 1 files are still read, see `upgrade_v1`):
                     scores (per score: value, std over seeds, per_seed, ci95), per_class, per_clip
                     (compact per-clip test data: see xares.stats), skipped, cached, layer (the choice;
                     null: the last), num_layers, layer_weights (learned under "weighted"; each fold
-                    has its own): see xares.probes.layers
+                    has its own): see xares.probes.layers; deviations (the run's settings that
+                    differ from the task file's, in words: the task is not the published protocol)
     averages        mlp / knn weighted averages over public tasks and over all tasks: value, ci95, the
-                    weighting, and which tasks they include
+                    weighting, and which tasks they include (not_published: those of them with
+                    deviations, present only when there are some)
 
 Averages weight each task's score by its eval_weight over the tasks that produced that score. Metrics
 where lower is better (MSE, MAE, EER) cannot be averaged with accuracies and are left out; the
@@ -72,7 +74,9 @@ def weighted_average(tasks: list[dict[str, Any]], score: str, *, public_only: bo
     ]
     total = sum(t["eval_weight"] for t in included)
     value = sum(t[score] * t["eval_weight"] for t in included) / total if total else None
-    return {"value": value, "weighting": "eval_weight", "tasks": [t["name"] for t in included]}
+    average = {"value": value, "weighting": "eval_weight", "tasks": [t["name"] for t in included]}
+    deviating = [t["name"] for t in included if t.get("deviations")]
+    return average | ({"not_published": deviating} if deviating else {})
 
 
 def _task_scores(task: dict[str, Any], clips: stats.TestClips | None) -> dict[str, dict[str, Any]]:

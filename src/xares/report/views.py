@@ -24,7 +24,10 @@ from xares.report.leaderboard import (
     describe_protocol,
     encoder_labels,
     format_score,
+    marks,
+    row_marks,
     task_label,
+    task_marks,
 )
 from xares.report.results import AVERAGE_LABELS
 
@@ -38,7 +41,7 @@ def leaderboard_markdown(board: Leaderboard) -> str:
         lines.append("| Task | " + " | ".join(board.encoders) + " |")
         lines.append("|---|" + "---|" * len(board.encoders))
         for row in rows:
-            label = row.label + (" §" if row.selection_on_test else "")
+            label = row.label + row_marks(row)
             cells = [_markdown_cell(c) for c in row.cells]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -75,7 +78,7 @@ def leaderboard_table(board: Leaderboard) -> list[Table]:
             for cell in row.cells:
                 text = format_score(cell.value, cell.std, cell.ci95) + ("†" if cell.significant else "")
                 cells.append(f"[bold]{text}[/bold]" if cell.best else text)
-            table.add_row(row.label + (" §" if row.selection_on_test else ""), *cells)
+            table.add_row(row.label + row_marks(row), *cells)
         tables.append(table)
     return tables
 
@@ -100,6 +103,7 @@ CSV_COLUMNS = (
     "num_test_clips",
     "status",
     "selection_on_test",
+    "deviations",  # settings other than the task file's ("; "-joined): not the published protocol
 )
 
 
@@ -125,6 +129,7 @@ def results_csv(documents: Sequence[dict[str, Any]]) -> str:
                 "num_test_clips": task.get("num_test_clips"),
                 "status": task["status"],
                 "selection_on_test": task.get("selection_on_test"),
+                "deviations": "; ".join(task.get("deviations") or []),
             }
             if task["status"] != "ok" or not task.get("scores"):
                 writer.writerow(base)
@@ -167,6 +172,10 @@ def results_csv(documents: Sequence[dict[str, Any]]) -> str:
                         t["eval_weight"] for t in doc["tasks"] if t["name"] in average.get("tasks", [])
                     ),
                     "status": "ok",
+                    "deviations": "; ".join(
+                        f"includes {name}, not the published protocol"
+                        for name in average.get("not_published", [])
+                    ),
                 }
             )
     return buffer.getvalue()
@@ -199,7 +208,7 @@ def results_table(results: dict[str, Any]) -> Table:
     table = Table(
         title=f"X-ARES results: {encoder['name']} ({encoder['fingerprint'][:12]})",
         caption=f"protocol {protocol}, {seeds} seed(s); \\[a, b]: 95% bootstrap interval over test clips; "
-        "§: model selection saw test data",
+        "§: model selection saw test data; ‡: not the task file's protocol (results.json: deviations)",
     )
     table.add_column("Task", no_wrap=True)
     table.add_column("Metric")
@@ -211,7 +220,7 @@ def results_table(results: dict[str, Any]) -> Table:
         table.add_column("Layer")
     table.add_column("Status")
     for task in results["tasks"]:
-        name = task_label(task) + (" §" if task.get("selection_on_test") else "")
+        name = task_label(task) + task_marks(task)
         status = (
             task["status"]
             if task["status"] != "failed"
@@ -232,7 +241,8 @@ def results_table(results: dict[str, Any]) -> Table:
     for scope in ("public", "all"):
         mlp, knn = averages[f"mlp_{scope}"], averages[f"knn_{scope}"]
         table.add_row(
-            AVERAGE_LABELS[scope],
+            AVERAGE_LABELS[scope]
+            + marks(deviates=bool(mlp.get("not_published") or knn.get("not_published"))),
             "",
             format_score(mlp["value"], None, mlp.get("ci95")),
             format_score(knn["value"], None, knn.get("ci95")),
