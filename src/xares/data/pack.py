@@ -595,6 +595,12 @@ def _split_kind(values: list[Any], splits: Sequence[str] | None) -> tuple[bool, 
                 "order (two: the last one is both validation and test).",
                 [],
             )
+        odd = [name for name in declared if not re.fullmatch(r"[\w-]+", name)]
+        if odd:  # they name the shard files and their glob patterns
+            raise PackError(
+                f"splits={list(splits)}: {odd} can not name shard files; use letters, digits, '_' and '-'.",
+                [],
+            )
         return False, declared
     present = [v for v in values if v is not None and v != ""]
     if present and all(_is_fold(v) for v in present):
