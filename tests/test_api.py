@@ -41,6 +41,7 @@ def test_evaluate_files_saves_results_and_fingerprints_the_encoder_once(tmp_path
     assert results["toy"]["mlp_score"] > 0.6 and results["toy"]["knn_score"] > 0.6
     assert results.document["encoder"]["source"] == str(MEL)
     assert fingerprints == ["MelEncoder"]
+    assert sorted(results.document["run"]["suite"]["tasks"]) == sorted(Path(t).name for t in tasks)
 
 
 def test_evaluate_objects_in_process_matches_the_file_run(tmp_path, monkeypatch):

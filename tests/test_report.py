@@ -273,3 +273,11 @@ def test_a_task_run_off_its_task_files_protocol_is_marked_in_every_view():
     assert "Task0 ‡" in report.render([off, on], "html", resamples=0)
     rows, labels, notes = compare_files([off, on], resamples=100)
     assert any(r.label == "Task0 ‡" for r in rows) and any("task0 is not the published" in n for n in notes)
+
+
+def test_compare_names_the_task_files_that_differ_between_two_runs():
+    a, b = document("A", "a" * 64), document("B", "b" * 64)
+    a["run"]["suite"] = {"suite": "1", "tasks": {"task0.py": "x", "task1.py": "y"}}
+    b["run"]["suite"] = {"suite": "2", "tasks": {"task0.py": "x", "task1.py": "z"}}
+    _, _, notes = compare_files([a, b], resamples=0)
+    assert "task files that differ between the two runs: ['task1.py']" in notes

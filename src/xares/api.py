@@ -21,6 +21,7 @@ from xares.encoder import EncoderInfo, describe_encoder
 from xares.errors import EncoderError, RunOptionsError
 from xares.faults import failpoint
 from xares.probes.asr import DECODERS
+from xares.published import suite_fingerprint
 from xares.report import build_results, save_results
 from xares.scheduler import ExecutorOptions, TaskUnit, run_units
 from xares.scheduler.unit import unit_encoder
@@ -165,6 +166,7 @@ def evaluate(
         "layer": layer,
         "autocast": autocast,
         **({} if asr_decoder is None else {"asr_decoder": asr_decoder}),
+        "suite": suite_fingerprint(tasks),  # which task files: two runs on one suite share its value
     }
     encoder_dict = (
         info.to_dict()

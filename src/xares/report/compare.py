@@ -162,6 +162,15 @@ def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     for key in ("protocol", "seeds"):
         if a["run"].get(key) != b["run"].get(key):
             notes.append(f"different {key}: {a['run'].get(key)} vs {b['run'].get(key)}")
+    suite_a, suite_b = a["run"].get("suite"), b["run"].get("suite")
+    if suite_a and suite_b and suite_a["suite"] != suite_b["suite"]:
+        changed = sorted(
+            name
+            for name in set(suite_a["tasks"]) & set(suite_b["tasks"])
+            if suite_a["tasks"][name] != suite_b["tasks"][name]
+        )
+        if changed:
+            notes.append(f"task files that differ between the two runs: {changed}")
     for side, doc in (("A", a), ("B", b)):
         for task in doc["tasks"]:
             for deviation in task.get("deviations") or []:
