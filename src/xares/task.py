@@ -21,9 +21,10 @@ from xares import score_cache
 from xares.acquire import acquire
 from xares.data.shards import find_shards
 from xares.encode import EncodeOptions, encode_split
-from xares.encoder import EncoderInfo, describe_encoder, import_file
+from xares.encoder import EncoderInfo, describe_encoder
 from xares.errors import EncoderError, TaskConfigError
 from xares.faults import failpoint
+from xares.importing import import_file
 from xares.metrics import get_metric
 from xares.probes import ProbeContext, ProbeFunction, get_probe, split_arrangements
 from xares.probes.asr import DECODERS, DEFAULT_DECODER, require_decoder
