@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
-
+from xares.data.locks import announced_lock
 from xares.data.shards import _expand_braces as expand_braces
 from xares.data.shards import find_shards
 from xares.errors import DataError
@@ -119,7 +118,7 @@ def acquire(
         return
     env_root = Path(config.env_root)
     env_root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(env_root / f".{config.name}.acquire.lock")):
+    with announced_lock(env_root / f".{config.name}.acquire.lock", f"task {config.name} (stage 0)"):
         if is_acquired(config) and not config.force_download:
             return  # another process finished it while we waited
         started = time.perf_counter()

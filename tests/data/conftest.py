@@ -5,7 +5,7 @@ It answers the records API (`/api/records/<id>`) and file downloads
 each file consumes one queued fault per request: "429", "503", "drop" (the connection closes half way
 through the body), "cut:N" (the connection closes after N bytes of the body), "ignore_range"
 (answers 200 with the whole file), "corrupt" (one byte flipped), "slow" (a pause before answering, to
-make concurrent fetches overlap), and any other three-digit status ("520", "408", ...) answered as it
+make concurrent fetches overlap), "sleep:S" (a pause of S seconds before answering), and any other three-digit status ("520", "408", ...) answered as it
 is; a 429 or 503 carries `retry_after` as its Retry-After header when that is set.
 """
 
@@ -93,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply a fault; True when it already answered the request."""
         if fault == "slow":
             time.sleep(0.3)
+        elif fault is not None and fault.startswith("sleep:"):
+            time.sleep(float(fault.partition(":")[2]))
         elif fault == "429":
             self._send(429, b"slow down", headers={"Retry-After": self.server.fake.retry_after})
             return True

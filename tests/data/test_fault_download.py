@@ -84,3 +84,24 @@ def test_two_fetches_at_once_download_each_file_once(zenodo_server, tmp_path):
     assert [r.returncode for r in runs] == [0, 0], outputs
     for name in files:
         assert zenodo_server.hits[f"file:{name}"] == 1
+
+
+def test_a_fetch_waiting_for_anothers_lock_says_who_holds_it(zenodo_server, tmp_path):
+    import time
+
+    files = big_record(tmp_path)
+    zenodo_server.add("4242", files)
+    zenodo_server.faults["4242"] = ["sleep:10"]  # the first fetch holds the lock for a while
+    (tmp_path / "remote_task.py").write_text(TASK)
+    first = fetch(tmp_path, zenodo_server.url)
+    deadline = time.monotonic() + 60
+    while not zenodo_server.hits["listing:4242"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = fetch(tmp_path, zenodo_server.url)
+    outputs = [first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    said = " ".join(outputs[1].split())
+    assert f"pid {first.pid}" in said and "waiting" in said, said
+    assert "remote" in said  # which task (or record) it waits for
+    for name in files:
+        assert zenodo_server.hits[f"file:{name}"] == 1

@@ -38,9 +38,9 @@ from urllib.parse import quote, urljoin
 
 import requests
 import urllib3
-from filelock import FileLock, Timeout
 
 from xares.data.extract import TAR_SUFFIXES, ZIP_SUFFIXES, safe_extract
+from xares.data.locks import announced_lock
 from xares.errors import DataError
 from xares.faults import failpoint
 
@@ -586,18 +586,8 @@ def _wait(
 # --- the cache ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _record_lock(cache_dir: Path, record_id: str) -> Iterator[None]:
-    lock = FileLock(str(cache_dir / f"{record_id}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        logger.info("record %s: another process is fetching it; waiting for it to finish", record_id)
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+def _record_lock(cache_dir: Path, record_id: str) -> contextlib.AbstractContextManager[None]:
+    return announced_lock(cache_dir / f"{record_id}.lock", f"Zenodo record {record_id}")
 
 
 def _marker(record_dir: Path, key: str) -> Path:
