@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xares import cli
+from xares.acquire import acquire, is_acquired
 from xares.data.pack import READY_MARKER, PackError, pack, safe_key, task_skeleton
 from xares.data.shards import find_shards, iter_shard, split_member_name
 from xares.report import load_results
@@ -294,14 +295,19 @@ def test_hidden_and_non_audio_files_are_not_looked_at(tmp_path: Path) -> None:
     [
         (b"this is not audio at all" * 10, "unreadable audio"),
         (b"RIFF\x24\x00\x00\x00WAVEfmt ", "unreadable audio"),  # a WAV cut short in its header
-        (None, "holds no audio samples"),
+        (b"", "holds no audio samples"),
+        (b"nan", "NaN or Inf sample values"),
     ],
 )
-def test_unreadable_audio_names_row_and_file(tmp_path: Path, payload: bytes | None, reason: str) -> None:
+def test_unreadable_audio_names_row_and_file(tmp_path: Path, payload: bytes, reason: str) -> None:
     rows = make_folder(tmp_path, 8)
     target = tmp_path / "audio" / rows[5]["file"]
-    if payload is None:
+    if payload == b"":
         soundfile.write(target, np.zeros(0, dtype=np.float32), 16000, format="WAV")  # header only
+    elif payload == b"nan":
+        wave = tone(5)
+        wave[300_000 % wave.size] = np.nan
+        soundfile.write(target, wave, 16000, format="WAV", subtype="FLOAT")
     else:
         target.write_bytes(payload)
     error = pack_fails(tmp_path, rows)
@@ -455,6 +461,46 @@ def test_skeleton_loads_and_reads_its_shards(tmp_path: Path) -> None:
     assert {config.label_processor(s.meta) for s in _read(config, "train")} == {
         float(r["loud"]) for r in rows if r["split"] == "train"
     }
+
+
+def test_stage_0_trusts_the_marker_pack_writes(tmp_path: Path) -> None:
+    rows = make_folder(tmp_path, 6, splits=(1, 2, 3))
+    result = pack(tmp_path / "audio", write_csv(tmp_path / "l.csv", rows), tmp_path / "env" / "f")
+    (tmp_path / "f_task.py").write_text(task_skeleton(result), encoding="utf-8")
+    config = load_task_config(tmp_path / "f_task.py", None, env_root=tmp_path / "env")
+    marker = (config.task_dir / READY_MARKER).read_bytes()
+    assert is_acquired(config)
+    acquire(config)  # ready: nothing re-scanned, the marker left as pack wrote it
+    assert (config.task_dir / READY_MARKER).read_bytes() == marker
+
+
+label_text = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"), min_size=1, max_size=12
+).filter(lambda t: t == t.strip() and not _numeric(t))
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=st.lists(label_text, min_size=2, max_size=2), note=st.text(max_size=20))
+def test_any_csv_text_reaches_the_json_as_it_was(
+    tmp_path_factory: pytest.TempPathFactory, labels: list[str], note: str
+) -> None:
+    """Commas, quotes, newlines, non-ASCII: the csv module's quoting in, the same text out."""
+    root = tmp_path_factory.mktemp("text")
+    rows = make_folder(root, 2, splits=("train", "test"))
+    for row, label in zip(rows, labels, strict=True):
+        row.update(label=label, loud="x", n=note + "\n" + label)  # n: text with a line break inside
+    out = root / "env" / "t"
+    pack(root / "audio", write_csv(root / "l.csv", rows), out)
+    got = {s.key: s.meta for split in ("train", "test") for s in read_split(out, f"{split}-*.tar")}
+    assert got == {safe_key(r["file"]): {"label": r["label"], "loud": "x", "n": r["n"].strip()} for r in rows}
 
 
 def test_skeleton_for_folds(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ _RECORD = tarfile.RECORDSIZE  # tarfile pads a closed archive to a multiple of t
 _INT = re.compile(r"-?(0|[1-9][0-9]*)")
 _UNSAFE = re.compile(r"[^\w-]")
 _SHOWN = 30  # problems listed in full in one error message
+_CHECK_FRAMES = 1 << 18  # frames decoded at a time when checking a file whose bytes are kept
 
 
 class PackError(DataError):
@@ -773,14 +774,17 @@ def _audio_bytes(sample: _Sample, resample: int | None, encode: str | None) -> t
     try:
         with soundfile.SoundFile(io.BytesIO(original)) as handle:
             rate, subtype = handle.samplerate, handle.subtype
-            data = handle.read(dtype="float32", always_2d=True)
+            if encode is None:  # decoded to the end, as stage 1 will, a block at a time (flat memory)
+                blocks = handle.blocks(blocksize=_CHECK_FRAMES, dtype="float32", always_2d=True)
+                frames = sum(_checked(block) for block in blocks)
+            else:
+                data = handle.read(dtype="float32", always_2d=True)
+                frames = _checked(data)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         message = re.sub(r"Error opening <[^>]*>: ", "", str(exc)).rstrip(".")
         raise _Unreadable(f"{message}; is it an audio file? re-export it as WAV or FLAC") from exc
-    if data.shape[0] == 0:
+    if frames == 0:
         raise _Unreadable("it holds no audio samples")
-    if not np.isfinite(data).all():
-        raise _Unreadable("it holds NaN or Inf sample values")
     if encode is None:
         return original, sample.ext
     if resample is not None and resample != rate:
@@ -799,6 +803,12 @@ def _audio_bytes(sample: _Sample, resample: int | None, encode: str | None) -> t
         subtype="PCM_24" if wide else "PCM_16",
     )
     return buffer.getvalue(), encode
+
+
+def _checked(block: np.ndarray) -> int:
+    if not np.isfinite(block).all():
+        raise _Unreadable("it holds NaN or Inf sample values")
+    return block.shape[0]
 
 
 def _member_info(name: str, size: int) -> tarfile.TarInfo:
