@@ -145,6 +145,21 @@ def test_jsonl_folds_keep_json_values(tmp_path: Path) -> None:
     assert sample.meta == {"label": row["label"], "n": row["n"], "events": row["events"]}
 
 
+def test_rows_given_in_python(tmp_path: Path) -> None:
+    rows = make_folder(tmp_path, 4, splits=("train", "test"))
+    rows[0]["loud"] = 0.5  # values keep their Python types
+    out = tmp_path / "env" / "py"
+    result = pack(tmp_path / "audio", rows, out)
+    assert result.samples == 4
+    meta = {s.key: s.meta for s in read_split(out, "train-*.tar")}
+    assert meta[safe_key(rows[0]["file"])] == {"label": "low", "loud": 0.5, "n": 0}
+    with pytest.raises(PackError, match=r"labels\[1\]: a list, expected a dict"):
+        pack(tmp_path / "audio", [rows[0], ["x"]], tmp_path / "o" / "t")
+    rows[1]["split"] = "dev"
+    with pytest.raises(PackError, match=r"labels\[1\]: file 'high.01.flac': unknown split 'dev'"):
+        pack(tmp_path / "audio", rows, tmp_path / "o" / "t")
+
+
 def test_file_column_without_extension_and_subfolders(tmp_path: Path) -> None:
     rows = make_folder(tmp_path, 4, splits=("train", "test"))
     for row in rows:

@@ -35,7 +35,7 @@ import tarfile
 import tempfile
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ class _Sample:
 
 @dataclass
 class _Table:
-    path: Path
+    path: Path | str  # the labels file, or how rows given in Python are named in messages
     columns: list[str]
     rows: list[_Row] = field(default_factory=list)
     typed: bool = False  # JSON lines carry their own types; CSV cells are text
@@ -150,7 +150,7 @@ def safe_key(relative_path: str) -> str:
 
 def pack(
     audio_dir: str | os.PathLike,
-    labels: str | os.PathLike,
+    labels: str | os.PathLike | Iterable[Mapping[str, Any]],
     out_dir: str | os.PathLike,
     split_column: str = "split",
     *,
@@ -165,7 +165,8 @@ def pack(
 ) -> PackResult:
     """Pack the audio files of `audio_dir` listed in `labels` into X-ARES shards in `out_dir`.
 
-    `labels` is a .csv, .tsv or .jsonl (.ndjson) file with one row per audio file: `file_column`
+    `labels` is a .csv, .tsv or .jsonl (.ndjson) file with one row per audio file (or those rows as
+    dicts, e.g. a DataFrame's `to_dict("records")`, whose values keep their types): `file_column`
     (default: the one column named file, filename, file_name, path, audio or audio_path) holds the
     file's path relative to `audio_dir` (the extension may be left out), `split_column` its split:
     train/valid/test (or the names given in `splits`, in train, valid, test order) or fold numbers
@@ -181,7 +182,7 @@ def pack(
     started = time.perf_counter()
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     encode = _check_options(audio_dir, max_shard_bytes, resample, encode)
-    table = read_labels(labels)
+    table = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else _rows_table(labels)
     samples, kfold = _match(
         table, audio_dir, split_column, file_column, columns, splits, encode, infer_types=infer_types
     )
@@ -204,7 +205,7 @@ def pack(
         write_json_atomic(
             out_dir / READY_MARKER,
             {
-                "source": f"packed by xares pack from {audio_dir.resolve()} and {table.path.resolve()}",
+                "source": f"packed by xares pack from {audio_dir.resolve()} and {_described(table.path)}",
                 "files": {p.name: p.stat().st_size for p in files},
                 "seconds": seconds,
             },
@@ -225,7 +226,7 @@ def _write_splits(
     split_order: list[str | int],
     patterns: dict[str | int, str],
     out_dir: Path,
-    labels: Path,
+    labels: Path | str,
     max_shard_bytes: int,
     resample: int | None,
     encode: str | None,
@@ -325,6 +326,27 @@ def read_labels(path: str | os.PathLike) -> _Table:
         raise PackError(f"{path}: the labels file has no rows.", [])
     table.typed = suffix in (".jsonl", ".ndjson")
     return table
+
+
+def _rows_table(rows: Iterable[Mapping[str, Any]]) -> _Table:
+    """Rows given in Python (e.g. `DataFrame.to_dict("records")`): values keep their types, as JSON lines."""
+    table = _Table("the labels rows", [], typed=True)
+    problems: list[str] = []
+    for index, values in enumerate(rows):
+        if not isinstance(values, Mapping) or not all(isinstance(k, str) for k in values):
+            problems.append(f"labels[{index}]: a {type(values).__name__}, expected a dict of column -> value")
+            continue
+        table.columns.extend(name for name in values if name not in table.columns)
+        table.rows.append(_Row(f"labels[{index}]", dict(values)))
+    if problems or not table.rows:
+        raise PackError(
+            "labels: give one dict per audio file (column name -> value):", problems or ["no rows"]
+        )
+    return table
+
+
+def _described(path: Path | str) -> str:
+    return str(path.resolve()) if isinstance(path, Path) else str(path)
 
 
 def _read_csv(path: Path, text: str, suffix: str) -> _Table:
