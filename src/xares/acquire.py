@@ -124,18 +124,21 @@ def acquire(
         started = time.perf_counter()
         if config.generator is not None:
             placed, source = _generate(config), "generated on this machine"
+            verified, verified_by = True, "made on this machine by the task's generator"
         elif config.zenodo_id and not config.private:
-            placed, source = (
-                _download(config, base_url=base_url, progress=progress, retry=retry),
-                f"zenodo:{config.zenodo_id}",
+            placed, source, verified, verified_by = _download(
+                config, base_url=base_url, progress=progress, retry=retry
             )
         else:
             placed, source = _user_shards(config), "placed by the user"
+            verified, verified_by = False, "nothing to check against: the task has no download source"
         _check_complete(config, placed, _source_words(config, source))
         write_json_atomic(
             config.task_dir / READY_MARKER,
             {
                 "source": source,
+                "verified": verified,
+                "verified_by": verified_by,
                 "files": {p.name: p.stat().st_size for p in sorted(set(placed) | set(_split_shards(config)))},
                 "seconds": round(time.perf_counter() - started, 3),
             },
@@ -172,18 +175,55 @@ def _generate(config: TaskConfig) -> list[Path]:
 
 def _download(
     config: TaskConfig, *, base_url: str | None, progress: bool, retry: RetryPolicy | None
-) -> list[Path]:
-    from xares.data.zenodo import fetch_record
+) -> tuple[list[Path], str, bool, str]:
+    """(placed files, source, verified, how): the record's files, or offline the shards placed by hand.
+
+    With the record's listing (fetched now or cached from an earlier run) every file, downloaded or
+    placed by hand, is checked against its md5. Without it (the server cannot be reached) shards
+    that already cover every split are used as they are, and the marker says they were not checked.
+    """
+    from xares.data.zenodo import ServerUnreachable, fetch_record
 
     cache_dir = Path(config.env_root) / ".downloads"
-    return fetch_record(
-        config.zenodo_id,
-        config.task_dir,
-        cache_dir=cache_dir,
-        base_url=base_url,
-        progress=progress,
-        retry=retry,
-    )
+    try:
+        placed = fetch_record(
+            config.zenodo_id,
+            config.task_dir,
+            cache_dir=cache_dir,
+            base_url=base_url,
+            progress=progress,
+            retry=retry,
+        )
+    except ServerUnreachable as exc:
+        missing = missing_splits(config)
+        if missing:
+            needed = "; ".join(f"split {split!r}: {pattern!r}" for split, pattern, _ in missing)
+            raise DataError(
+                f"{exc} Stage 0 needs that listing, or the task's shards placed by hand in "
+                f"{config.task_dir} (missing: {needed}). With every split in place it goes on without "
+                "a listing (and checks the shards against the record's md5s whenever it can list it); "
+                "`xares run --from-stage 1` skips stage 0 altogether."
+            ) from exc
+        shards = _split_shards(config)
+        logger.warning(
+            "%s: Zenodo record %s could not be listed, so the %d shards placed by hand in %s are used "
+            "without checking their md5s. To check them later, delete %s and run stage 0 with the server "
+            "reachable.",
+            config.name,
+            config.zenodo_id,
+            len(shards),
+            config.task_dir,
+            config.task_dir / READY_MARKER,
+        )
+        reason = str(exc).split(". ")[0]
+        return (
+            shards,
+            f"placed by the user; Zenodo record {config.zenodo_id} could not be listed",
+            False,
+            f"not checked: {reason}",
+        )
+    how = f"md5 and size of every file against the listing of Zenodo record {config.zenodo_id}"
+    return placed, f"zenodo:{config.zenodo_id}", True, how
 
 
 def _user_shards(config: TaskConfig) -> list[Path]:

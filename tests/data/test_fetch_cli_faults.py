@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -56,3 +57,83 @@ def test_max_retry_after_must_be_seconds(task, capsys):
     with pytest.raises(SystemExit):
         cli.main(["fetch", str(task), "--max-retry-after", "later"])
     assert "seconds" in capsys.readouterr().err
+
+
+# --- item 6: offline users -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_url() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def said(capsys) -> str:
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_a_refused_connection_says_so_and_where_the_url_came_from(task, dead_url, monkeypatch, capsys):
+    assert cli.main(["fetch", "-q", str(task), "--zenodo-url", dead_url]) == 1
+    out = said(capsys)
+    assert "refused" in out and dead_url in out and "--zenodo-url" in out, out
+    assert "rate" not in out.lower(), out  # a refused connection is not a rate limit
+    assert "--from-stage 1" in out and str(Path("env/remote")) in out, out
+
+    monkeypatch.setenv("XARES_ZENODO_URL", dead_url)
+    assert cli.main(["fetch", "-q", str(task)]) == 1
+    out = said(capsys)
+    assert "$XARES_ZENODO_URL" in out and dead_url in out, out
+
+
+def test_the_default_url_is_named_as_the_default(monkeypatch):
+    from xares.data.zenodo import base_url_source
+
+    monkeypatch.delenv("XARES_ZENODO_URL", raising=False)
+    assert "default" in base_url_source(None)
+    assert "--zenodo-url" in base_url_source("http://mirror.example")
+    monkeypatch.setenv("XARES_ZENODO_URL", "http://mirror.example")
+    assert "$XARES_ZENODO_URL" in base_url_source(None)
+
+
+def test_shards_placed_by_hand_are_used_offline_and_the_marker_says_unverified(
+    task, tmp_path, dead_url, capsys
+):
+    files = record_files(tmp_path)
+    task_dir = Path("env/remote")
+    task_dir.mkdir(parents=True)
+    for name, data in files.items():
+        (task_dir / name).write_bytes(data)
+    assert cli.main(["fetch", "-q", str(task), "--zenodo-url", dead_url]) == 0, said(capsys)
+    marker = json.loads((task_dir / ".audio_tar_ready").read_text())
+    assert sorted(marker["files"]) == sorted(files)
+    assert marker["verified"] is False and "could not be listed" in marker["source"], marker
+
+
+def test_shards_placed_by_hand_are_checked_when_the_record_can_be_listed(
+    zenodo_server, task, tmp_path, capsys
+):
+    files = record_files(tmp_path)
+    zenodo_server.add("888", files)
+    task_dir = Path("env/remote")
+    task_dir.mkdir(parents=True)
+    for name, data in files.items():
+        (task_dir / name).write_bytes(data)
+    assert cli.main(["fetch", "-q", str(task), "--zenodo-url", zenodo_server.url]) == 0, said(capsys)
+    marker = json.loads((task_dir / ".audio_tar_ready").read_text())
+    assert marker["verified"] is True and "md5" in marker["verified_by"], marker
+    assert not [k for k in zenodo_server.hits if k.startswith("file:")]  # nothing downloaded
+
+
+def test_offline_with_a_split_missing_names_it_and_the_ways_out(task, tmp_path, dead_url, capsys):
+    files = record_files(tmp_path)
+    task_dir = Path("env/remote")
+    task_dir.mkdir(parents=True)
+    (task_dir / "train-000000.tar").write_bytes(files["train-000000.tar"])
+    assert cli.main(["fetch", "-q", str(task), "--zenodo-url", dead_url]) == 1
+    out = said(capsys)
+    assert "'valid'" in out and "valid*.tar" in out and "--from-stage 1" in out, out
+    assert not (task_dir / ".audio_tar_ready").exists()

@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -70,6 +71,13 @@ _NETWORK_ERRORS = (
 _RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _LISTING = ".record.json"
+
+
+class ServerUnreachable(DataError):
+    """The record's listing could not be had: no connection, no answer, or failures until the tries ran out.
+
+    Stage 0 then still accepts shards placed by hand (unverified) instead of failing outright.
+    """
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,15 @@ def resolve_base_url(base_url: str | None = None) -> str:
     return chosen
 
 
+def base_url_source(base_url: str | None = None) -> str:
+    """Where the base URL `resolve_base_url(base_url)` gives comes from, in the words of the command line."""
+    if base_url:
+        return "--zenodo-url (the base_url argument)"
+    if os.environ.get(BASE_URL_ENV):
+        return f"${BASE_URL_ENV}"
+    return f"the default (--zenodo-url or ${BASE_URL_ENV} choose another server)"
+
+
 def list_record_files(
     record_id: str, *, base_url: str | None = None, retry: RetryPolicy | None = None
 ) -> list[RecordFile]:
@@ -154,7 +171,7 @@ def list_record_files(
     record_id = _check_record_id(record_id)
     base = resolve_base_url(base_url)
     with _session() as session:
-        return _list(session, record_id, base, retry or RetryPolicy())
+        return _list(session, record_id, base, retry or RetryPolicy(), base_url_source(base_url))
 
 
 def manual_instructions(
@@ -204,7 +221,7 @@ def fetch_record(
 
         files = _cached_listing(record_dir, base)
         if files is None:
-            files = _list(session(), record_id, base, policy)
+            files = _list(session(), record_id, base, policy, base_url_source(base_url))
             _write_json_atomic(record_dir / _LISTING, {"base_url": base, "files": [asdict(f) for f in files]})
         missing = [
             f for f in files if not _is_verified(record_dir, f) and not _adopt(record_dir, f, dest_dir)
@@ -220,7 +237,16 @@ def fetch_record(
             )
             with _progress(progress) as bars:
                 for rf in missing:
-                    _download(session(), record_id, rf, record_dir, dest_dir, policy, bars)
+                    _download(
+                        session(),
+                        record_id,
+                        rf,
+                        record_dir,
+                        dest_dir,
+                        policy,
+                        bars,
+                        (base, base_url_source(base_url)),
+                    )
 
     placed: list[Path] = []
     for rf in files:
@@ -249,50 +275,89 @@ def _session() -> requests.Session:
     return session
 
 
-def _list(session: requests.Session, record_id: str, base: str, policy: RetryPolicy) -> list[RecordFile]:
+def _list(
+    session: requests.Session, record_id: str, base: str, policy: RetryPolicy, source: str
+) -> list[RecordFile]:
     url = f"{base}/api/records/{record_id}"
+    doing = f"listing record {record_id} at {url}"
     failures = 0
     while True:
         try:
-            response = session.get(
-                url,
-                headers={"Accept": "application/json"},
-                timeout=(policy.connect_timeout_s, policy.read_timeout_s),
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            failures = _wait(
-                policy, failures, f"listing record {record_id} at {url}", str(exc), None, _hint_list(url)
-            )
-            continue
-        if response.status_code in RETRY_STATUSES:
-            failures = _wait(
-                policy,
-                failures,
-                f"listing record {record_id} at {url}",
-                f"HTTP {response.status_code}",
-                _retry_after(response),
-                _hint_list(url),
-            )
-            continue
+            try:
+                response = session.get(
+                    url,
+                    headers={"Accept": "application/json"},
+                    timeout=(policy.connect_timeout_s, policy.read_timeout_s),
+                )
+            except _NETWORK_ERRORS as exc:
+                error = _network_error(exc, policy)
+                failures = _wait(policy, failures, doing, error, None, _hint(base, source, error, url))
+                continue
+            if response.status_code in RETRY_STATUSES:
+                error = f"HTTP {response.status_code} {response.reason}".strip()
+                hint = _hint(base, source, error, url)
+                failures = _wait(policy, failures, doing, error, _retry_after(response), hint)
+                continue
+        except ServerUnreachable:
+            raise
+        except DataError as exc:
+            raise ServerUnreachable(str(exc)) from exc
         if response.status_code in (404, 410):
             raise DataError(
-                f"Zenodo has no record {record_id} at {url} (HTTP {response.status_code}). Check the task's "
-                "zenodo_id: records are sometimes replaced by a new upload with a new id."
+                f"Zenodo has no record {record_id} at {url} (HTTP {response.status_code}; the server is "
+                f"{base}, from {source}). Check the task's zenodo_id: records are sometimes replaced by a "
+                "new upload with a new id."
             )
         if response.status_code != 200:
             raise DataError(
                 f"listing record {record_id} at {url} failed with HTTP {response.status_code} "
-                f"{response.reason}. {_hint_list(url)}"
+                f"{response.reason} (the server {base} comes from {source}). Open {url} in a browser to "
+                "see what it says."
             )
         try:
             payload = response.json()
         except ValueError as exc:
-            raise DataError(f"{url} did not answer with JSON ({exc}); is {base} a Zenodo server?") from exc
+            raise DataError(
+                f"{url} did not answer with JSON ({exc}); is {base} (from {source}) a Zenodo server?"
+            ) from exc
         return _parse_listing(payload, record_id, base, url)
 
 
-def _hint_list(url: str) -> str:
-    return f"Check the network, wait a while (Zenodo rate-limits busy clients), or open {url} in a browser."
+def _network_error(exc: BaseException, policy: RetryPolicy) -> str:
+    """What went wrong on the wire, in words: refused, unknown host, no answer in time, or broken."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(f"{type(e).__name__}: {e}" for e in chain)
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
+        return "connection refused (nothing listens there: the server is down or the address is wrong)"
+    if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolution" in text:
+        return "the host name could not be resolved (this machine may be offline, or the name is wrong)"
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"no connection within {policy.connect_timeout_s:g} s (offline, or a firewall drops it)"
+    if isinstance(exc, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
+        return (
+            f"no data for {policy.read_timeout_s:g} s (a slow or stuck server; "
+            "`xares fetch --read-timeout SECONDS` waits longer)"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _hint(base: str, source: str, error: str, url: str) -> str:
+    """Advice that fits the failure: a rate limit is not a refused connection."""
+    where = f"The server {base} comes from {source}."
+    if error.startswith("HTTP 429"):
+        return f"{where} It rate-limits busy clients: wait a while and run again."
+    if error.startswith("HTTP "):
+        return (
+            f"{where} It reports trouble on its side: wait a while and run again, or open {url} in a browser."
+        )
+    return (
+        f"{where} Check the network and the address; a mirror or a local copy of the record can stand in "
+        "(--zenodo-url)."
+    )
 
 
 def _parse_listing(payload: Any, record_id: str, base: str, url: str) -> list[RecordFile]:
@@ -373,12 +438,13 @@ def _download(
     dest_dir: Path,
     policy: RetryPolicy,
     bars: _Bars,
+    server: tuple[str, str],
 ) -> Path:
     final = record_dir / rf.key
     part = record_dir / f"{rf.key}.part"
     found = ""
     for attempt in range(1, policy.hash_attempts + 1):
-        _transfer(session, rf, part, policy, bars, _manual(rf, dest_dir))
+        _transfer(session, rf, part, policy, bars, _manual(rf, dest_dir), server)
         found = _md5(part)
         size = part.stat().st_size
         if found == rf.md5 and size == rf.size:
@@ -414,9 +480,19 @@ def _manual(rf: RecordFile, dest_dir: Path) -> str:
 
 
 def _transfer(
-    session: requests.Session, rf: RecordFile, part: Path, policy: RetryPolicy, bars: _Bars, manual: str
+    session: requests.Session,
+    rf: RecordFile,
+    part: Path,
+    policy: RetryPolicy,
+    bars: _Bars,
+    manual: str,
+    server: tuple[str, str],
 ) -> None:
-    """Bring `part` to rf.size bytes, resuming with Range, restarting when the server ignores Range."""
+    """Bring `part` to rf.size bytes, resuming with Range, restarting when the server ignores Range.
+
+    server: (base URL, where it came from), for advice that names both.
+    """
+    base, source = server
     failures = 0
     best = _size_of(part)  # the furthest any try got: only new ground resets the failure count
     bar = bars.add(rf.key, rf.size)
@@ -464,17 +540,14 @@ def _transfer(
                 return  # a longer file fails its checksum and is handled there
             raise _Transient(f"the connection closed after {got} of {rf.size} bytes")
         except _NETWORK_ERRORS as exc:
-            error, retry_after = f"{type(exc).__name__}: {exc}", None
+            error, retry_after = _network_error(exc, policy), None
         except _Transient as exc:
             error, retry_after = str(exc), exc.retry_after
         reached = _size_of(part)
         progressed = reached > best
         if progressed:  # new ground: this try does not count, and the budget starts afresh
             best, failures = reached, 0
-        hint = (
-            "Check the network, or wait a while (Zenodo rate-limits busy clients) and run again: it "
-            f"resumes where it stopped. Or {manual}"
-        )
+        hint = f"{_hint(base, source, error, rf.url)} A new run resumes where this one stopped. Or {manual}"
         failures = _wait(
             policy, failures, f"downloading {rf.url}", error, retry_after, hint, counts=not progressed
         )
