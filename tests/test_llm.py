@@ -1,0 +1,213 @@
+"""The LLM track (xares.llm): answers as data, the schedule and the mixture, the generated-text block in
+results.json, and the point of the design: training and generation read the store and never call the
+encoder. The language model is a tiny random Llama written to a temporary folder (no download)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+from toy_data import make_task_file  # noqa: E402
+
+from xares import stats  # noqa: E402
+from xares.encoder import describe_encoder, load_encoder  # noqa: E402
+from xares.errors import LabelError, TaskConfigError  # noqa: E402
+from xares.llm.answers import load_answers, parse_answers  # noqa: E402
+from xares.llm.protocol import learning_rate_at, offline_settings, published_settings  # noqa: E402
+from xares.llm.results import validate_llm_block  # noqa: E402
+from xares.llm.run import run_llm  # noqa: E402
+from xares.llm.train import Mixture, TaskData  # noqa: E402
+from xares.metrics.generated import normalise_text  # noqa: E402
+from xares.report import load_results  # noqa: E402
+from xares.store import SplitEmbeddings  # noqa: E402
+
+MEL = Path(__file__).resolve().parents[1] / "example" / "mel" / "mel_encoder.py"
+TOY_ANSWERS = {
+    "task": "toy",
+    "prompt": "Classify the tone.",
+    "key": "label",
+    "metric": "Accuracy",
+    "prob": 1,
+    "train": ["train"],
+    "test": ["test"],
+}
+
+
+@pytest.fixture
+def toy(tmp_path: Path) -> dict:
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    (answers / "toy.json").write_text(json.dumps(TOY_ANSWERS))
+    return {
+        "task": make_task_file(tmp_path),
+        "answers": answers,
+        "env": tmp_path / "env",
+        "results": tmp_path / "results.json",
+    }
+
+
+def _run(toy: dict, encoder, **options):
+    return run_llm(
+        encoder,
+        [toy["task"]],
+        env_root=toy["env"],
+        llm="tiny-random",
+        steps=options.pop("steps", 3),
+        answers_dir=toy["answers"],
+        results_path=toy["results"],
+        resamples=options.pop("resamples", 50),
+        **options,
+    )
+
+
+def test_training_and_generation_never_call_the_encoder(toy):
+    encoder = load_encoder(str(MEL))
+    info = describe_encoder(encoder, str(MEL))
+    _run(toy, encoder, encoder_info=info)  # the encode stage fills the store
+
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the encoder ran after encoding")
+
+    encoder.forward = refuse
+    block = _run(toy, encoder, encoder_info=info, steps=4)
+    assert calls == []
+    assert block["training"]["steps"] == 4 and block["steps"] == 4
+    assert block["tasks"][0]["status"] == "ok" and block["tasks"][0]["num_test_clips"] == 18
+
+
+def test_the_block_is_in_results_json_with_per_clip_records(toy):
+    block = _run(toy, str(MEL))
+    validate_llm_block(block)
+    document = load_results(toy["results"])  # a valid results.json, read by the report
+    stored = json.loads(toy["results"].read_text())["llm"]
+    assert stored["protocol"] == "xares-llm" and stored["configuration"] == "offline"
+    assert stored["llm"]["source"] == "tiny-random" and stored["llm"]["is_published_llm"] is False
+    assert stored["llm"]["published_llm"] == "HuggingFaceTB/SmolLM2-135M"
+    assert stored["lora"] == {
+        "r": 8,
+        "alpha": 32,
+        "dropout": 0.1,
+        "target_modules": "all-linear",
+        "bias": "none",
+    }
+    task = stored["tasks"][0]
+    clips = stats.TestClips.from_json(task["per_clip"])
+    assert len(clips) == task["num_test_clips"] == len(task["generated"]) == 18
+    assert stats.observed(clips, "mlp_score")[0] == pytest.approx(task["score"])
+    assert stored["overall"]["score"] == pytest.approx(task["score"])
+    assert document["encoder"]["name"]
+
+
+def test_the_block_replaces_an_earlier_one_and_keeps_the_document(toy):
+    _run(toy, str(MEL), steps=2)
+    first = json.loads(toy["results"].read_text())
+    first["tasks_marker"] = "kept"
+    toy["results"].write_text(json.dumps(first))
+    _run(toy, str(MEL), steps=3)
+    second = json.loads(toy["results"].read_text())
+    assert second["tasks_marker"] == "kept" and second["llm"]["steps"] == 3
+
+
+def test_tasks_without_answers_are_skipped_with_the_reason(toy, tmp_path):
+    other = make_task_file(tmp_path, "toy_two")
+    block = run_llm(
+        str(MEL),
+        [toy["task"], other],
+        env_root=toy["env"],
+        llm="tiny-random",
+        steps=2,
+        answers_dir=toy["answers"],
+        results_path=False,
+        resamples=0,
+    )
+    assert [s["name"] for s in block["skipped"]] == ["toy_two"]
+    assert "no answers file" in block["skipped"][0]["reason"]
+
+
+def test_a_missing_metric_is_reported_missing_not_replaced(toy):
+    (toy["answers"] / "toy.json").write_text(json.dumps({**TOY_ANSWERS, "metric": "FENSE"}))
+    block = _run(toy, str(MEL), steps=2)
+    task = block["tasks"][0]
+    assert task["status"] == "missing" and task["score"] is None and "Sentence-BERT" in task["reason"]
+    assert block["overall"]["score"] is None and block["overall"]["missing"] == ["toy"]
+
+
+# ----- answers as data ---------------------------------------------------------------------------------
+def test_every_shipped_answers_file_is_valid_and_names_its_task():
+    folder = Path(__file__).resolve().parents[1] / "src" / "xares" / "llm" / "answers"
+    names = sorted(p.stem for p in folder.glob("*.json"))
+    assert "offline_keywords" in names
+    for name in names:
+        assert load_answers(name).task == name
+
+
+def test_answers_files_fail_with_the_file_and_the_fix():
+    with pytest.raises(TaskConfigError, match=r"x\.json: missing field\(s\) \['prob'"):
+        parse_answers({k: v for k, v in TOY_ANSWERS.items() if k != "prob"}, "x.json")
+    with pytest.raises(TaskConfigError, match="unknown field"):
+        parse_answers({**TOY_ANSWERS, "promt": "typo"}, "x.json")
+    answers = parse_answers(TOY_ANSWERS, "x.json")
+    with pytest.raises(LabelError, match=r"sample 'k'.*fields present: \['other'\]"):
+        answers.texts({"other": 1}, where="sample 'k'")
+
+
+def test_the_first_present_key_gives_the_answer_and_numbers_become_text():
+    answers = parse_answers({**TOY_ANSWERS, "key": "text;label"}, "x.json")
+    assert answers.texts({"label": "dog"}, where="") == ["dog"]
+    assert answers.texts({"text": "", "label": 2}, where="") == ["2"]
+    assert answers.texts({"text": ["a cat", "the cat"]}, where="") == ["a cat", "the cat"]
+
+
+@given(st.text(max_size=30))
+def test_normalisation_is_idempotent_and_ignores_case_and_punctuation(text):
+    once = normalise_text(text)
+    assert normalise_text(once) == once
+    assert normalise_text(text.upper() + "!?") == normalise_text(text.upper())
+
+
+# ----- schedule and mixture ----------------------------------------------------------------------------
+def test_the_schedule_warms_up_then_decays_linearly_to_zero():
+    settings = published_settings()
+    assert learning_rate_at(settings, 0) == 0.0
+    assert learning_rate_at(settings, 500) == pytest.approx(0.5e-4)
+    assert learning_rate_at(settings, 1000) == pytest.approx(1e-4)
+    assert learning_rate_at(settings, 50_500) == pytest.approx(0.5e-4)
+    assert learning_rate_at(settings, 100_000) == pytest.approx(0.0)
+    assert offline_settings().max_steps < settings.max_steps
+
+
+def _task(name: str, prob: float, clips: int) -> TaskData:
+    frames = np.arange(clips * 2 * 3, dtype=np.float32).reshape(clips * 2, 3)
+    split = SplitEmbeddings(
+        frames=frames,
+        offsets=np.arange(0, clips * 2 + 1, 2),
+        pooled=np.zeros((clips, 3), np.float32),
+        samples=[{"key": str(i)} for i in range(clips)],
+        manifest={},
+    )
+    return TaskData(name, "p", prob, [split], [(0, i, f"{name}{i}") for i in range(clips)])
+
+
+def test_the_mixture_draws_tasks_by_their_prob_and_every_clip_once_per_pass():
+    mixture = Mixture([_task("a", 1, 10), _task("b", 3, 10)], seed=0, max_frames=None)
+    drawn = mixture.draw(4000)
+    share_b = np.mean([task == 1 for task, _, _ in drawn])
+    assert 0.72 < share_b < 0.78
+    fresh = Mixture([_task("a", 1, 10)], seed=1, max_frames=None)
+    assert sorted(text for _, _, text in fresh.draw(10)) == sorted(f"a{i}" for i in range(10))
+
+
+def test_clips_longer_than_the_crop_are_cut_to_it():
+    mixture = Mixture([_task("a", 1, 4)], seed=0, max_frames=1)
+    assert all(len(frames) == 1 for _, frames, _ in mixture.draw(8))
