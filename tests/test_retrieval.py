@@ -425,3 +425,26 @@ def test_offline_captions_task_mel_beats_random_and_chance(tmp_path):
     for result in (mel, random):  # intervals over the test clips for the headline and every secondary score
         for name, score in result["scores"].items():
             assert score["ci95"][0] <= score["value"] <= score["ci95"][1], name
+
+
+def test_a_tokenizer_fallback_is_a_recorded_deviation():
+    """Clotho names bert-base-uncased; without it offline the word-level tokenizer is a deviation that
+    the fold records (and XaresTask lifts into the task's `deviations`, marked in every view)."""
+    from xares.task import XaresTask
+
+    config = contrastive_config(pretrained_dependencies=["no-such-org/no-such-tokenizer:tokenizer"], epochs=2)
+    result = run_retrieval_probe(
+        config, synthetic_splits(0), ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000)
+    )
+    (fold,) = result.folds
+    assert fold["deviation"] == (
+        "word-level tokenizer in place of 'no-such-org/no-such-tokenizer' (not on this machine)"
+    )
+    task = XaresTask(config)
+    task._apply_scores({"mlp_score": 0.5, "knn_score": None, "num_test_clips": 32, "folds": result.folds})
+    assert task.result.deviations == [fold["deviation"]]
+    words = contrastive_config(metric_args={"tokenizer": "words", "hidden_dim": 32}, epochs=2)
+    (plain,) = run_retrieval_probe(
+        words, synthetic_splits(0), ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000)
+    ).folds
+    assert "deviation" not in plain  # the task file asked for words: no deviation

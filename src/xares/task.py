@@ -354,6 +354,9 @@ class XaresTask:
     def _apply_scores(self, scores: dict[str, Any]) -> None:
         for name, value in score_cache.entry_fields(scores).items():
             setattr(self.result, name, value)
+        # a head that could not follow its task file (e.g. a tokenizer missing offline) says so per fold
+        found = sorted({f["deviation"] for f in self.result.folds if f.get("deviation")})
+        self.result.deviations += [d for d in found if d not in self.result.deviations]
         if self.config.eval_weight is None:
             self.result.eval_weight = scores["num_test_clips"]
 

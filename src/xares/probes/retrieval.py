@@ -24,7 +24,8 @@ Tokenizer (recorded in each fold's details as `tokenizer`):
 - Otherwise the first config.pretrained_dependencies entry of the form "<name>:tokenizer" (Clotho
   declares "bert-base-uncased:tokenizer", the public protocol) is tried the same way, and when it is
   not available offline the probe falls back to the word-level tokenizer with a warning: the score
-  then differs from the published protocol, which the fold details say.
+  then differs from the published protocol, so the fold records a `deviation`, which the task's
+  `deviations` in results.json carry and every view marks (‡).
 - Otherwise the word-level tokenizer: lower-cased words and single punctuation marks, vocabulary
   built from the training captions only (<pad> = 0, <unk> = 1; unseen words map to <unk>).
 
@@ -513,6 +514,9 @@ def run_retrieval_probe(
         if config.do_mlp:
             tokenizer = build_tokenizer(config, train.captions)
             logger.info("%s %s: tokenizer %s", config.name, label, tokenizer.description)
+            wanted, _ = requested_tokenizer(config)
+            if wanted is not None and not isinstance(tokenizer, HuggingFaceTokenizer):
+                fold["deviation"] = f"word-level tokenizer in place of {wanted!r} (not on this machine)"
             outcome = train_retrieval_model(
                 train, valid, test, tokenizer=tokenizer, settings=settings, on_epoch=context.on_epoch
             )
