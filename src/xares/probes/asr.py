@@ -479,8 +479,8 @@ class LlmDecoder:
 
     def _autocast(self) -> Any:
         device = torch.device(self.settings.device)
-        if device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda":  # as published: CUDA autocast at its default dtype, float16
+            return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", enabled=False)
 
     def audio(self, data: Utterances, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
