@@ -294,8 +294,10 @@ def test_audio_file_without_a_row(tmp_path: Path) -> None:
     error = pack_fails(tmp_path, rows[:4])
     assert error.problems == [
         f"{tmp_path / 'audio' / rows[4]['file']}: audio file without a row in {tmp_path / 'labels.csv'}; "
-        "add a row for it or move it out of the audio folder"
+        "add a row for it, move it out of the audio folder, or pass --ignore-unlisted"
     ]
+    out = tmp_path / "env" / "part"
+    assert pack(tmp_path / "audio", tmp_path / "labels.csv", out, ignore_unlisted=True).samples == 4
 
 
 def test_hidden_and_non_audio_files_are_not_looked_at(tmp_path: Path) -> None:
@@ -349,6 +351,26 @@ def test_two_names_with_the_same_safe_key(tmp_path: Path) -> None:
         f"'high.01.flac' ({tmp_path / 'labels.csv'}, line 3) become the same webdataset key; rename one "
         "of them"
     ]
+
+
+def test_a_name_without_letters_and_a_json_number_as_file_name(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name in ("#!.wav", "7.wav", "8.wav"):
+        soundfile.write(audio / name, tone(1), 16000)
+    rows = [{"file": 7, "split": "train", "label": "a"}, {"file": 8, "split": "test", "label": "a"}]
+    with pytest.raises(PackError) as caught:
+        pack(
+            audio,
+            write_jsonl(tmp_path / "l.jsonl", [*rows, {"file": "#!.wav", "split": "test", "label": "b"}]),
+            tmp_path / "o" / "t",
+        )
+    assert caught.value.problems == [
+        f"{tmp_path / 'l.jsonl'}, line 3: file '#!.wav' gives the key '__', with no letter or digit; "
+        "rename the file"
+    ]
+    (audio / "#!.wav").unlink()
+    assert pack(audio, write_jsonl(tmp_path / "l.jsonl", rows), tmp_path / "o" / "t").samples == 2
 
 
 def test_the_same_file_listed_twice(tmp_path: Path) -> None:

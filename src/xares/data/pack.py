@@ -161,6 +161,7 @@ def pack(
     resample: int | None = None,
     encode: str | None = None,
     infer_types: bool = True,
+    ignore_unlisted: bool = False,
     overwrite: bool = False,
 ) -> PackResult:
     """Pack the audio files of `audio_dir` listed in `labels` into X-ARES shards in `out_dir`.
@@ -173,7 +174,8 @@ def pack(
     (every value an integer). Every other column (or those in `columns`) goes into the sample's JSON;
     CSV values that are all integers (or all numbers) in a column become JSON numbers unless
     `infer_types` is False, and an empty cell leaves the field out. Hidden files and folders (a
-    leading '.') are not looked at. Shards hold at most `max_shard_bytes` bytes each. With `resample`
+    leading '.') are not looked at; an audio file without a row is an error unless `ignore_unlisted`
+    (a table that labels part of a folder). Shards hold at most `max_shard_bytes` bytes each. With `resample`
     (Hz) or `encode` ('flac' or 'wav') the audio is decoded and written again, otherwise its bytes are
     kept. An `out_dir` that already holds shards of these splits is refused unless `overwrite`.
 
@@ -184,7 +186,15 @@ def pack(
     encode = _check_options(audio_dir, max_shard_bytes, resample, encode)
     table = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else _rows_table(labels)
     samples, kfold = _match(
-        table, audio_dir, split_column, file_column, columns, splits, encode, infer_types=infer_types
+        table,
+        audio_dir,
+        split_column,
+        file_column,
+        columns,
+        splits,
+        encode,
+        infer_types=infer_types,
+        ignore_unlisted=ignore_unlisted,
     )
     by_split: dict[str | int, list[_Sample]] = {}
     for sample in sorted(samples, key=lambda s: (str(s.split), s.key)):
@@ -451,12 +461,17 @@ def _audio_files(audio_dir: Path) -> dict[str, Path]:
     return found
 
 
+def _extension(relative: str) -> str:
+    """The last extension of the file name, lower case ('' without one)."""
+    name = relative.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
 def _is_audio(relative: str) -> bool:
-    ext = relative.rsplit(".", 1)[-1].lower() if "." in relative.rsplit("/", 1)[-1] else ""
-    return ext in AUDIO_EXTENSIONS or ext in CONVERTIBLE_EXTENSIONS
+    return _extension(relative) in AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS
 
 
-def _pick_file_column(table: _Table, file_column: str | None, split_column: str) -> str:
+def _pick_file_column(table: _Table, file_column: str | None) -> str:
     if file_column is not None:
         if file_column not in table.columns:
             raise PackError(
@@ -486,6 +501,7 @@ def _match(
     encode: str | None,
     *,
     infer_types: bool,
+    ignore_unlisted: bool,
 ) -> tuple[list[_Sample], bool]:
     """Rows to samples, with every problem of the table and the folder collected first."""
     if split_column not in table.columns:
@@ -494,7 +510,7 @@ def _match(
             "column that says train/valid/test (or the fold) with --split-column (split_column=).",
             [],
         )
-    file_column = _pick_file_column(table, file_column, split_column)
+    file_column = _pick_file_column(table, file_column)
     if file_column == split_column:
         raise PackError(f"{table.path}: the file column and the split column are both {file_column!r}.", [])
     label_columns = [c for c in table.columns if c not in (file_column, split_column)]
@@ -518,7 +534,7 @@ def _match(
     files = _audio_files(audio_dir)
     by_stem: dict[str, list[str]] = {}
     for relative in files:
-        if "." in relative.rsplit("/", 1)[-1]:
+        if _extension(relative):
             by_stem.setdefault(relative.rsplit(".", 1)[0], []).append(relative)
 
     split_values = [row.values.get(split_column) for row in table.rows]
@@ -529,6 +545,8 @@ def _match(
     keys: dict[str, tuple[str, str]] = {}  # key -> (where, relative path)
     for row in table.rows:
         value = row.values.get(file_column)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # JSON lines: "file": 7 names 7.wav
         if value is None or value == "" or not isinstance(value, str):
             problems.append(f"{row.where}: no audio file name in column {file_column!r} (got {value!r})")
             continue
@@ -539,7 +557,7 @@ def _match(
             hint = ""
             if relative in by_stem:
                 hint = f"; several files match it: {by_stem[relative]}, give the extension"
-            else:
+            elif len(problems) < _SHOWN:  # difflib is slow; hints only for the lines shown
                 close = difflib.get_close_matches(relative, list(files), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(f"{row.where}: label row without audio: no file {value!r} in {audio_dir}{hint}")
@@ -548,7 +566,7 @@ def _match(
             problems.append(f"{row.where}: file {relative!r} is listed twice (also at {used[relative]})")
             continue
         used[relative] = row.where
-        ext = relative.rsplit(".", 1)[-1].lower() if "." in relative.rsplit("/", 1)[-1] else ""
+        ext = _extension(relative)
         if ext not in AUDIO_EXTENSIONS and encode is None:
             kind = "audio" if ext in CONVERTIBLE_EXTENSIONS else "file"
             problems.append(
@@ -558,8 +576,11 @@ def _match(
             )
             continue
         key = safe_key(relative)
-        if not key or key.strip("_") == "":
-            problems.append(f"{row.where}: file {relative!r} gives an empty key; rename the file")
+        if not key.strip("_"):
+            problems.append(
+                f"{row.where}: file {relative!r} gives the key {key!r}, with no letter or digit; rename "
+                "the file"
+            )
             continue
         if key in keys:
             other_where, other = keys[key]
@@ -580,10 +601,10 @@ def _match(
         meta = {c: row.values[c] for c in label_columns if c in row.values and row.values[c] != ""}
         samples.append(_Sample(key, files[relative], relative, ext, split, meta, row.where))
     for relative in files:
-        if relative not in used and _is_audio(relative):
+        if relative not in used and _is_audio(relative) and not ignore_unlisted:
             problems.append(
-                f"{audio_dir / relative}: audio file without a row in {table.path}; add a row for it or "
-                "move it out of the audio folder"
+                f"{audio_dir / relative}: audio file without a row in {table.path}; add a row for it, "
+                "move it out of the audio folder, or pass --ignore-unlisted"
             )
     if not problems:
         problems = _check_splits(samples, kfold, allowed, splits, table.path)
