@@ -448,3 +448,34 @@ def test_a_tokenizer_fallback_is_a_recorded_deviation():
         words, synthetic_splits(0), ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000)
     ).folds
     assert "deviation" not in plain  # the task file asked for words: no deviation
+
+
+def test_protocol_xares_0_1_3_trains_with_the_public_loss():
+    """Upstream's loss by hand: raw dot products times exp(s), same-clip pairs as negatives, plus each
+    modality's mean |x| / ||x||; under the published protocol the same batch gives the cosine loss."""
+    import torch
+
+    from xares.probes.retrieval import RetrievalModel, contrastive_loss, published_contrastive_loss
+
+    model = RetrievalModel(4, 10, hidden=8, out=3)
+    audio = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    text = torch.tensor([[1.0, 0.0, 1.0], [2.0, 1.0, 0.0], [0.0, 0.0, 3.0]])
+    clips = torch.tensor([0, 1, 1])  # texts 1 and 2 caption one clip
+    logits = (1 / 0.07) * audio @ text.T
+    nll = (
+        -(torch.log_softmax(logits, 1).diagonal().mean() + torch.log_softmax(logits, 0).diagonal().mean()) / 2
+    )
+    expected = nll + audio.abs().mean() / audio.norm() + text.abs().mean() / text.norm()
+    assert torch.isclose(published_contrastive_loss(model, audio, text, clips), expected, rtol=1e-5)
+    assert not torch.isclose(contrastive_loss(model, audio, text, clips), expected)
+
+    config = contrastive_config(metric_args={"tokenizer": "words", "hidden_dim": 32}, epochs=2)
+    scores = {
+        protocol: run_retrieval_probe(
+            config,
+            synthetic_splits(0),
+            ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=16000, protocol=protocol),
+        ).mlp_score
+        for protocol in ("published", "xares-0.1.3")
+    }
+    assert scores["published"] != scores["xares-0.1.3"]

@@ -5,6 +5,7 @@ PROTOCOLS = {
     "published": "kNN normalised per clip, as documented; model selection as published",
     "strict": "kNN normalised per clip; model selection never sees test data (validation carved from "
     "training data, k-fold: the next fold)",
-    "xares-0.1.3": "both deviations of the public implementation: kNN normalises the training matrix per "
-    "feature dimension; model selection as published",
+    "xares-0.1.3": "the public implementation's own choices where they differ from the documented protocol: "
+    "kNN normalises the training matrix per feature dimension; the retrieval loss uses raw dot products, "
+    "a norm regulariser and same-clip negatives; model selection as published",
 }

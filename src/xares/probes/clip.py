@@ -13,8 +13,9 @@ Protocols (`context.protocol`, see xares.protocols):
   validation fold k+1, training on the others); tasks whose validation split is their test split
   select on a validation set carved out of the training data (10% of its clips, per class, fixed by
   the task's seed). The kNN, which selects nothing, is as published.
-- "xares-0.1.3": both deviations of the public implementation: kNN with the training matrix
-  normalised per feature dimension (see xares.probes.knn), selection as published.
+- "xares-0.1.3": the public implementation's kNN, with the training matrix normalised per feature
+  dimension (see xares.probes.knn); selection as published. (Other heads have their own
+  xares-0.1.3 variants: see xares.protocols.)
 
 Each fold also keeps its per-clip test data (xares.stats.ClipRecord) under "per_clip", from which
 XaresTask builds bootstrap intervals, per-class scores and confusion matrices.

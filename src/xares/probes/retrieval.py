@@ -37,6 +37,8 @@ Differences from upstream, on purpose:
   measures and needs no regulariser.
 - Two captions of the same clip that meet in one batch are masked out of each other's softmax
   (neither positive nor negative); upstream counts them as negatives, punishing correct answers.
+Under `--protocol xares-0.1.3` the loss is upstream's (`published_contrastive_loss`): raw dot
+products times exp(s) (no clamp), the norm regulariser of each modality, same-clip pairs as negatives.
 
 Protocol as upstream: Adam, per-epoch cosine learning-rate schedule, best epoch on validation
 recall@1 (a tie keeps the earlier epoch), test scored once with the metric of xares.metrics.retrieval.
@@ -349,6 +351,28 @@ def contrastive_loss(
     ) / 2.0
 
 
+def published_contrastive_loss(
+    model: RetrievalModel, audio: torch.Tensor, text: torch.Tensor, clips: torch.Tensor
+) -> torch.Tensor:
+    """The public implementation's loss (protocol xares-0.1.3): symmetric InfoNCE over exp(s) times raw
+    dot products, every off-diagonal pair a negative, plus each modality's mean |embedding| over the
+    batch matrix's L2 norm (upstream-format.md, section g)."""
+    logits = model.log_scale.exp() * audio @ text.T
+    targets = torch.arange(len(logits))
+    info_nce = (
+        torch.nn.functional.cross_entropy(logits, targets)
+        + torch.nn.functional.cross_entropy(logits.T, targets)
+    ) / 2.0
+    return info_nce + audio.abs().mean() / audio.norm() + text.abs().mean() / text.norm()
+
+
+LOSSES = {  # protocol -> the training loss
+    "published": contrastive_loss,
+    "strict": contrastive_loss,
+    "xares-0.1.3": published_contrastive_loss,
+}
+
+
 @dataclass(frozen=True)
 class RetrievalSettings:
     epochs: int
@@ -357,6 +381,7 @@ class RetrievalSettings:
     seed: int
     hidden: int = DEFAULT_SIZE
     out: int = DEFAULT_SIZE
+    protocol: str = "published"  # xares-0.1.3: upstream's loss (LOSSES)
 
 
 @dataclass
@@ -433,7 +458,7 @@ def train_retrieval_model(
                 continue
             clips = train_data.text_to_clip[index]
             optimiser.zero_grad(set_to_none=True)
-            loss = contrastive_loss(
+            loss = LOSSES[settings.protocol](
                 model, model.audio(train_data.audio[clips]), model.text(*train_data.texts(index)), clips
             )
             loss.backward()
@@ -492,6 +517,7 @@ def run_retrieval_probe(
         seed=context.seed,
         hidden=_positive_size(config, config.metric_args.get("hidden_dim"), "metric_args['hidden_dim']"),
         out=_positive_size(config, config.output_dim, "output_dim"),
+        protocol=context.protocol,
     )
     if config.do_knn:
         logger.info("%s: kNN does not apply to retrieval; knn_score stays empty.", config.name)
