@@ -1,12 +1,13 @@
 """A local stand-in for Zenodo: a real HTTP server on 127.0.0.1 with faults that tests switch on.
 
 It answers the records API (`/api/records/<id>`) and file downloads
-(`/api/records/<id>/files/<key>/content`, honouring `Range: bytes=N-`), counts every hit, and for
-each file consumes one queued fault per request: "429", "503", "drop" (the connection closes half way
-through the body), "cut:N" (the connection closes after N bytes of the body), "ignore_range"
-(answers 200 with the whole file), "corrupt" (one byte flipped), "slow" (a pause before answering, to
-make concurrent fetches overlap), "sleep:S" (a pause of S seconds before answering), and any other three-digit status ("520", "408", ...) answered as it
-is; a 429 or 503 carries `retry_after` as its Retry-After header when that is set.
+(`/api/records/<id>/files/<key>/content`, honouring `Range: bytes=N-`), counts every hit, and for each
+file consumes one queued fault per request: "429", "503", "drop" (the connection closes half way through
+the body), "cut:N" (the connection closes after N bytes of the body), "ignore_range" (answers 200 with
+the whole file), "corrupt" (one byte flipped), "slow" (a pause before answering, to make concurrent
+fetches overlap), "sleep:S" (a pause of S seconds before answering), and any other three-digit status
+("520", "408", ...) answered as it is. A 429 carries `retry_after` as its Retry-After header; any other
+status carries `retry_after_5xx` when that is set.
 """
 
 from __future__ import annotations

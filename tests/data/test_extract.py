@@ -226,7 +226,7 @@ def test_hard_link_refusal_names_the_link_member(sandbox: Path) -> None:
 def test_refusal_names_the_member_and_what_to_do(sandbox: Path) -> None:
     archive = make_tar(sandbox / "hostile.tar", [("ok.tar", "file", b"ok"), ("../evil.txt", "file", b"x")])
     error = _assert_refused(archive, sandbox)
-    assert "'../evil.txt'" in str(error) and "Delete the archive" in str(error)
+    assert "'../evil.txt'" in str(error) and "cannot help" in str(error)  # the record serves the same bytes
 
 
 def test_truncated_archive_is_a_data_error(sandbox: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,77 @@ def test_other_4xx_are_final(zenodo_server, tmp_path, sleeps, status):
     with pytest.raises(DataError, match=f"HTTP {status}"):
         fetch(zenodo_server, tmp_path, policy(sleeps))
     assert sleeps == []
+
+
+# --- item 8: read timeout, hostile-archive advice, markers with the umask's mode ------------------
+
+
+def test_the_read_timeout_is_a_setting_and_its_expiry_names_it(zenodo_server, tmp_path, sleeps):
+    zenodo_server.add(RECORD, {"a.tar": payload(5000)})
+    zenodo_server.faults["a.tar"] = ["sleep:1.5", "sleep:1.5", "sleep:1.5"]
+    with pytest.raises(DataError) as info:
+        fetch(zenodo_server, tmp_path, policy(sleeps, read_timeout_s=0.3))
+    message = str(info.value)
+    assert "0.3 s" in message and "--read-timeout" in message, message
+    assert "rate" not in message.lower()
+    zenodo_server.faults["a.tar"] = ["sleep:1.5"]
+    (placed,) = fetch(zenodo_server, tmp_path, policy(sleeps, read_timeout_s=10))
+    assert placed.read_bytes() == payload(5000)
+
+
+def test_the_read_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("XARES_READ_TIMEOUT_S", "250")
+    assert RetryPolicy().read_timeout_s == 250.0
+    monkeypatch.setenv("XARES_READ_TIMEOUT_S", "-1")
+    with pytest.raises(DataError, match="XARES_READ_TIMEOUT_S"):
+        RetryPolicy()
+
+
+def test_a_hostile_archive_is_refused_with_advice_that_can_help(zenodo_server, tmp_path, sleeps):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("train-000000.tar", b"fine")
+        archive.writestr("../../escaped.txt", b"evil")
+    zenodo_server.add(RECORD, {"shards.zip": buffer.getvalue()})
+    with pytest.raises(DataError) as info:
+        fetch(zenodo_server, tmp_path, policy(sleeps))
+    message = " ".join(str(info.value).split())
+    assert "'../../escaped.txt'" in message and "shards.zip" in message, message
+    assert "cannot help" in message and "same bytes" in message, message
+    assert "fetch it again" not in message.lower()
+    assert not (tmp_path / "escaped.txt").exists() and not list((tmp_path / "task").iterdir())
+
+
+@pytest.fixture
+def group_umask():
+    old = os.umask(0o002)
+    try:
+        yield 0o002
+    finally:
+        os.umask(old)
+
+
+def test_cache_markers_and_locks_get_the_umasks_mode(zenodo_server, tmp_path, sleeps, group_umask):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("valid-000000.tar")
+        info.size = 4
+        archive.addfile(info, io.BytesIO(b"data"))
+    zenodo_server.add(RECORD, {"train-000000.tar": payload(3000), "more.tar.gz": buffer.getvalue()})
+    fetch(zenodo_server, tmp_path, policy(sleeps))
+    cache = tmp_path / "cache"
+    written = [
+        cache / RECORD / ".record.json",
+        cache / RECORD / ".train-000000.tar.verified",
+        cache / RECORD / ".more.tar.gz.verified",
+        tmp_path / "task" / ".more.tar.gz.extracted.json",
+        cache / f"{RECORD}.lock",
+    ]
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in written}
+    assert set(modes.values()) == {oct(0o664)}, modes

@@ -1,10 +1,11 @@
 """Safe extraction of downloaded archives (zip, tar, tar.gz/.bz2/.xz).
 
-An archive from the network is untrusted input: a member named `../x` or `/etc/x`, a symlink that
-points out of the target, or a later member written *through* such a symlink would put files
-anywhere on the machine. `tarfile`'s extraction filters only exist on recent Python versions and
-`zipfile` knows nothing of symlinks, so every member is checked and created here by hand, the same
-way on every Python version.
+An archive from the network is untrusted input, even one whose md5 matched (the checksum proves only
+that it is the file the publisher uploaded, so the advice on a refusal never says "fetch it again"): a
+member named `../x` or `/etc/x`, a symlink that points out of the target, or a later member written
+*through* such a symlink would put files anywhere on the machine. `tarfile`'s extraction filters only
+exist on recent Python versions and `zipfile` knows nothing of symlinks, so every member is checked and
+created here by hand, the same way on every Python version.
 
 Extraction goes into a scratch directory beside `dest_dir` (same file system, so the final moves
 are renames), is checked as a whole, and only then are the entries moved into `dest_dir`. A
@@ -46,7 +47,13 @@ _CORRUPT = (
     lzma.LZMAError,
     gzip.BadGzipFile,
 )
-_FIX = "Delete the archive and fetch it again; if this keeps happening, report it to the data's publisher."
+# Archives reach here after their md5 matched the record's: fetching again brings the very same bytes.
+_FIX = (
+    "Fetching it again cannot help: the download matched the record's published md5, so the record serves "
+    "these same bytes. Report the archive (and the member named) to the data's publisher; meanwhile "
+    "extract it by hand with a tool you trust, leaving out what was refused, and place the shards in the "
+    "task directory: stage 0 accepts shards placed by hand."
+)
 
 
 def archive_format(archive: Path) -> str | None:

@@ -40,6 +40,7 @@ from urllib.parse import quote, urljoin
 import requests
 import urllib3
 
+from xares.atomic import write_json_atomic
 from xares.data.extract import TAR_SUFFIXES, ZIP_SUFFIXES, safe_extract
 from xares.data.locks import announced_lock
 from xares.errors import DataError
@@ -51,6 +52,7 @@ DEFAULT_BASE_URL = "https://zenodo.org"
 BASE_URL_ENV = "XARES_ZENODO_URL"  # environment variable that overrides the base URL
 BACKOFF_ENV = "XARES_RETRY_BACKOFF_S"  # environment variable: first retry wait in seconds (default 1)
 MAX_RETRY_AFTER_ENV = "XARES_MAX_RETRY_AFTER_S"  # the longest Retry-After honoured (default 3600 s)
+READ_TIMEOUT_ENV = "XARES_READ_TIMEOUT_S"  # the longest silence of a server mid-answer (default 60 s)
 DEFAULT_MAX_RETRY_AFTER_S = 3600.0
 LONG_WAIT_S = 30.0  # a wait at least this long is announced with the time it ends
 
@@ -110,6 +112,13 @@ def _max_retry_after_from_env() -> float:
     return seconds_from_env(MAX_RETRY_AFTER_ENV, DEFAULT_MAX_RETRY_AFTER_S)
 
 
+def _read_timeout_from_env() -> float:
+    seconds = seconds_from_env(READ_TIMEOUT_ENV, 60.0)
+    if seconds <= 0:
+        raise DataError(f"${READ_TIMEOUT_ENV}={seconds:g}: a read timeout must be more than 0 s.")
+    return seconds
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try before giving up; tests pass `sleep` and `backoff_s` to run without waiting.
@@ -121,9 +130,12 @@ class RetryPolicy:
     (asking again earlier only earns another refusal); one beyond it is an error at once that says
     how to raise the ceiling. hash_attempts: full downloads of a file before an md5 mismatch becomes
     an error (a stale partial file from an older run costs one extra download).
+    read_timeout_s: the longest a server may stay silent while answering (a slow mirror or a
+    congested link needs more than the default 60 s).
     backoff_s defaults to $XARES_RETRY_BACKOFF_S when set, max_retry_after_s to
-    $XARES_MAX_RETRY_AFTER_S (both read when the policy is made), so the command line can be run
-    against a flaky test server without waiting, and a patient user can wait out a long ban.
+    $XARES_MAX_RETRY_AFTER_S, read_timeout_s to $XARES_READ_TIMEOUT_S (all read when the policy is
+    made), so the command line can be run against a flaky test server without waiting, a patient user
+    can wait out a long ban, and a slow server can be given time.
     """
 
     attempts: int = 5
@@ -132,7 +144,7 @@ class RetryPolicy:
     max_retry_after_s: float = field(default_factory=_max_retry_after_from_env)
     hash_attempts: int = 2
     connect_timeout_s: float = 15.0
-    read_timeout_s: float = 60.0
+    read_timeout_s: float = field(default_factory=_read_timeout_from_env)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
@@ -740,17 +752,8 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Cache markers and listings through the project's one atomic writer (mode from the umask, not 0600)."""
+    write_json_atomic(path, payload)
 
 
 def _md5(path: Path) -> str:
