@@ -26,7 +26,7 @@ import torch
 
 from xares.faults import failpoint
 
-Optimiser = Any  # FusedAdam or torch.optim.Adam: both have param_groups, zero_grad() and step()
+Optimiser = Any  # FusedAdam, PerTensorAdam or torch.optim.Adam: each has param_groups, zero_grad(), step()
 
 
 @dataclass(frozen=True)
@@ -120,16 +120,74 @@ class FusedAdam:
         )
 
 
+class PerTensorAdam:
+    """torch.optim.Adam's default CPU update (its per-tensor implementation, `_single_tensor_adam`, with
+    torch's defaults), bit for bit (tests/test_fast_paths.py checks it), without torch.optim.
+
+    Why: torch.optim.Optimizer.add_param_group is wrapped by torch._disable_dynamo, which imports
+    torch._dynamo (and sympy) on first use: 1.3-4.7 s measured here, paid by every process that trains
+    a frame, retrieval or ASR head, several times what the head's training costs. Parameters off the
+    CPU go to torch.optim.Adam itself (there it picks its multi-tensor implementation).
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter], *, lr: float) -> None:
+        self.params = list(params)
+        self.param_groups = [{"lr": lr}]
+        self._fallback = None
+        if any(p.device.type != "cpu" for p in self.params):
+            self._fallback = torch.optim.Adam(self.params, lr=lr)
+            self.param_groups = self._fallback.param_groups
+            return
+        # Adam's state as torch.optim.Adam creates it: created on a parameter's first gradient
+        self._state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if self._fallback is not None:
+            self._fallback.zero_grad(set_to_none=set_to_none)
+            return
+        for param in self.params:
+            param.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if self._fallback is not None:
+            self._fallback.step()
+            return
+        lr, beta1, beta2, eps = float(self.param_groups[0]["lr"]), 0.9, 0.999, 1e-8
+        for index, param in enumerate(self.params):
+            grad = param.grad
+            if grad is None:
+                continue
+            if index not in self._state:
+                scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+                self._state[index] = (
+                    torch.tensor(0.0, dtype=scalar),
+                    torch.zeros_like(param, memory_format=torch.preserve_format),
+                    torch.zeros_like(param, memory_format=torch.preserve_format),
+                )
+            step_t, exp_avg, exp_avg_sq = self._state[index]
+            step_t += 1
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            step = step_t.item()
+            bias_correction1 = 1 - beta1**step
+            bias_correction2 = 1 - beta2**step
+            step_size = lr / bias_correction1
+            bias_correction2_sqrt = bias_correction2**0.5
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+            param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
 def make_optimiser(
     model: torch.nn.Module, learning_rate: float, kind: Literal["fused", "torch"]
 ) -> Optimiser:
     """Adam with torch's defaults. "fused" steps through the fused kernel (FusedAdam); "torch" is
-    torch.optim.Adam's default (per-tensor) implementation. Both compute Adam, but their float32
-    results differ in the last bits (~1e-7 per step), so a head keeps the one its published scores
-    were made with."""
+    torch.optim.Adam's default (per-tensor) implementation (PerTensorAdam, the same updates). Both
+    compute Adam, but their float32 results differ in the last bits (~1e-7 per step), so a head keeps
+    the one its published scores were made with."""
     if kind == "fused":
         return FusedAdam(list(model.parameters()), lr=learning_rate)
-    return torch.optim.Adam(model.parameters(), lr=learning_rate)
+    return PerTensorAdam(list(model.parameters()), lr=learning_rate)
 
 
 def fit(
