@@ -619,3 +619,21 @@ def test_cli_stdout_is_only_the_task_file(tmp_path: Path, capsys) -> None:
         "✓ 1: 2 clips in" in captured.err
         and "run it: python -m xares.run ENCODER.py folds_task.py" in captured.err
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("300000", 300_000), ("20K", 20_480), ("1.5M", 1_572_864), ("2GiB", 2 << 30)]
+)
+def test_cli_shard_sizes(text: str, size: int) -> None:
+    args = cli.build_parser().parse_args(
+        ["pack", "a", "--labels", "l.csv", "--out", "o", "--max-shard-size", text]
+    )
+    assert args.max_shard_size == size
+
+
+def test_cli_refuses_a_size_that_is_not_one(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(
+            ["pack", "a", "--labels", "l.csv", "--out", "o", "--max-shard-size", "big"]
+        )
+    assert "'big' is not a size (bytes, or e.g. 512M, 2G)" in capsys.readouterr().err
