@@ -300,6 +300,19 @@ def test_audio_file_without_a_row(tmp_path: Path) -> None:
     assert pack(tmp_path / "audio", tmp_path / "labels.csv", out, ignore_unlisted=True).samples == 4
 
 
+def test_linked_folders_are_followed_once(tmp_path: Path) -> None:
+    rows = make_folder(tmp_path, 4, splits=("train", "test"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    soundfile.write(elsewhere / "far.wav", tone(3), 16000)
+    (tmp_path / "audio" / "linked").symlink_to(elsewhere)
+    (tmp_path / "audio" / "take 2" / "up").symlink_to(tmp_path / "audio")  # a loop
+    rows.append({"file": "linked/far.wav", "split": "train", "label": "high", "loud": "1", "n": 7})
+    result = pack(tmp_path / "audio", write_csv(tmp_path / "l.csv", rows), tmp_path / "o" / "t")
+    assert result.samples == 5
+    assert "linked_far" in {s.key for s in read_split(tmp_path / "o" / "t", "train-*.tar")}
+
+
 def test_hidden_and_non_audio_files_are_not_looked_at(tmp_path: Path) -> None:
     rows = make_folder(tmp_path, 4, splits=("train", "test"))
     (tmp_path / "audio" / "._low.00.flac").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS litter

@@ -449,10 +449,21 @@ def _repeated(names: Sequence[str]) -> list[str]:
 
 
 def _audio_files(audio_dir: Path) -> dict[str, Path]:
-    """Every non-hidden file below `audio_dir`, by POSIX path relative to it."""
+    """Every non-hidden file below `audio_dir`, by POSIX path relative to it.
+
+    Linked folders are followed (data sets are often linked in), each real folder once, so a link
+    back up the tree does not loop.
+    """
     found: dict[str, Path] = {}
-    for root, dirs, names in os.walk(audio_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    seen = {os.path.realpath(audio_dir)}
+    for root, dirs, names in os.walk(audio_dir, followlinks=True):
+        kept = []
+        for d in sorted(dirs):
+            real = os.path.realpath(os.path.join(root, d))
+            if not d.startswith(".") and real not in seen:
+                seen.add(real)
+                kept.append(d)
+        dirs[:] = kept
         for name in sorted(names):
             if not name.startswith("."):
                 path = Path(root, name)
