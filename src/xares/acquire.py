@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xares.data.locks import announced_lock
 from xares.data.shards import _expand_braces as expand_braces
 from xares.data.shards import find_shards
 from xares.errors import DataError
@@ -118,6 +117,8 @@ def acquire(
         return
     env_root = Path(config.env_root)
     env_root.mkdir(parents=True, exist_ok=True)
+    from xares.data.locks import announced_lock  # filelock, only when a task is acquired
+
     with announced_lock(env_root / f".{config.name}.acquire.lock", f"task {config.name} (stage 0)"):
         if is_acquired(config) and not config.force_download:
             return  # another process finished it while we waited

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from xares import score_cache
 from xares.acquire import acquire
 from xares.data.shards import find_shards
@@ -248,6 +246,8 @@ class XaresTask:
             self.options.encode, skip_bad_samples=self.options.skip_bad_samples
         )
         self.store_root.mkdir(parents=True, exist_ok=True)
+        from filelock import FileLock  # imported here: stage 2 and --help never need it
+
         with FileLock(str(self.store_root) + ".lock"):
             for leftover in self.store_root.glob(".*.tmp-*"):  # from a run killed mid-write
                 shutil.rmtree(leftover, ignore_errors=True)
