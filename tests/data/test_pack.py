@@ -248,6 +248,8 @@ def test_resample_writes_flac_at_the_new_rate(tmp_path: Path) -> None:
     rows = make_folder(tmp_path, 4, splits=("train", "test"))
     out = tmp_path / "o" / "t"
     pack(tmp_path / "audio", write_csv(tmp_path / "l.csv", rows), out, resample=8000)
+    pack(tmp_path / "audio", tmp_path / "l.csv", tmp_path / "again" / "t", resample=8000)
+    assert digests(out) == digests(tmp_path / "again" / "t")  # re-encoded bytes are reproducible too
     for sample in read_split(out, "train-*.tar"):
         assert sample.audio_ext == "flac"
         data, rate = soundfile.read(io.BytesIO(sample.audio))
