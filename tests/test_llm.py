@@ -211,3 +211,14 @@ def test_the_mixture_draws_tasks_by_their_prob_and_every_clip_once_per_pass():
 def test_clips_longer_than_the_crop_are_cut_to_it():
     mixture = Mixture([_task("a", 1, 4)], seed=0, max_frames=1)
     assert all(len(frames) == 1 for _, frames, _ in mixture.draw(8))
+
+
+def test_the_report_views_show_the_llm_block_beside_the_probes(toy):
+    from xares.report import render
+
+    _run(toy, str(MEL), steps=2, resamples=0)
+    document = load_results(toy["results"])
+    document["llm"] = json.loads(toy["results"].read_text())["llm"]
+    markdown = render([document], "markdown")
+    assert "LLM track (generated text)" in markdown and "| toy | Accuracy |" in markdown
+    assert "stand-in for HuggingFaceTB/SmolLM2-135M" in markdown

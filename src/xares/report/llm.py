@@ -72,3 +72,24 @@ def llm_markdown(block: dict[str, Any]) -> str:
 def llm_block(document: dict[str, Any]) -> dict[str, Any] | None:
     """The document's LLM block, or None when it has none."""
     return document.get(LLM_KEY)
+
+
+def llm_sections_markdown(documents: list[dict[str, Any]]) -> str:
+    """The markdown of every document's LLM block, after the MLP/kNN leaderboard; '' when none has one."""
+    parts = []
+    for document in documents:
+        block = llm_block(document)
+        if block is not None:
+            name = document.get("encoder", {}).get("name", "?")
+            parts.append(llm_markdown(block).replace("### LLM track", f"### {name}: LLM track", 1))
+    return "\n" + "\n".join(parts) if parts else ""
+
+
+def print_llm_blocks(documents: list[dict[str, Any]], console: Any) -> None:
+    """The terminal tables of every document's LLM block (after the MLP/kNN table)."""
+    for document in documents:
+        block = llm_block(document)
+        if block is not None:
+            table = llm_table(block)
+            table.title = f"{document.get('encoder', {}).get('name', '?')}: LLM track (generated text)"
+            console.print(table)

@@ -297,7 +297,10 @@ def render(documents: Sequence[dict[str, Any]], fmt: str, *, resamples: int = st
     if fmt == "csv":
         return results_csv(documents)
     if fmt == "markdown":
-        return leaderboard_markdown(build_leaderboard(documents, resamples=resamples))
+        from xares.report.llm import llm_sections_markdown
+
+        board = leaderboard_markdown(build_leaderboard(documents, resamples=resamples))
+        return board + llm_sections_markdown(list(documents))
     if fmt == "html":
         return html_report(documents, resamples=resamples)
     raise ValueError(f"unknown report format {fmt!r}; choose table, markdown, csv or html")
@@ -310,5 +313,8 @@ def print_report(documents: Sequence[dict[str, Any]], console: Console, *, resam
     else:
         for table in leaderboard_table(build_leaderboard(documents, resamples=resamples)):
             print_wide(console, table)
+    from xares.report.llm import print_llm_blocks
+
+    print_llm_blocks(list(documents), console)
     for doc in documents:
         console.print(efficiency_line(doc), highlight=False)
