@@ -75,6 +75,15 @@ def resolve_mirror(mirror: str | None = None) -> str:
     return chosen
 
 
+def _mirror_source(mirror: str | None) -> tuple[str, str]:
+    """(mirror URL, where it came from), for advice that names both."""
+    if mirror:
+        return resolve_mirror(mirror), "--debian-mirror"
+    if os.environ.get(MIRROR_ENV):
+        return resolve_mirror(None), f"${MIRROR_ENV}"
+    return resolve_mirror(None), f"the default (--debian-mirror or ${MIRROR_ENV} choose another)"
+
+
 def package_url(package: DebianPackage, mirror: str | None = None) -> str:
     return f"{resolve_mirror(mirror)}/{package.filename}"
 
@@ -188,7 +197,7 @@ def _http_download(package: DebianPackage, cache_dir: Path, mirror: str | None, 
     rf = RecordFile(key=package.file_name, size=package.size, md5="", url=url)
     with _session() as session:
         try:
-            _transfer(session, rf, part, policy, _Bars(), manual)
+            _transfer(session, rf, part, policy, _Bars(), manual, _mirror_source(mirror))
         except DataError as exc:
             status = _status(session, url, policy)
             if status in (404, 410):
