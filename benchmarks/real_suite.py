@@ -3,12 +3,14 @@
 Usage: python benchmarks/real_suite.py [--env-root DIR]. The Debian packages must already be in
 <env root>/.downloads/debian (run the suite once, or `python -m xares.run ... src/tasks/real/*.py`);
 each task's shards are rebuilt from them (the task directories are removed first), then encoded and
-probed, so the figure covers building, encoding and probing. Prints seconds per run and the total.
+probed, so the figure covers building, encoding and probing. Prints the total seconds and the load
+average before and after (the machine may be shared: a figure means little without it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +32,7 @@ def main() -> None:
                  "real_instrument_pitch"):  # fmt: skip
         shutil.rmtree(env_root / name, ignore_errors=True)
     results = ROOT / "results" / "benchmark-real" / "results.json"
+    load_before = os.getloadavg()
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "xares.run", "--env-root", str(env_root), "--results", str(results),
@@ -37,8 +40,13 @@ def main() -> None:
          str(ROOT / "example" / "mel" / "mel_encoder.py"), *tasks],
         check=True, cwd=ROOT,
     )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    load = (
+        ", ".join(f"{a:.2f}" for a in load_before) + " -> " + ", ".join(f"{a:.2f}" for a in os.getloadavg())
+    )
     print(
-        f"real suite, mel encoder, {len(tasks)} tasks: {time.perf_counter() - started:.1f} s (after download)"
+        f"real suite, mel encoder, {len(tasks)} tasks: {elapsed:.1f} s (after download) on "
+        f"{os.cpu_count()} CPUs; load average (1, 5, 15 min) {load}"
     )
 
 

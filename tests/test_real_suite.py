@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.data.test_debian import make_deb
 from xares.data.debian import fetch_package
@@ -31,7 +33,7 @@ def _digests(folder: Path) -> dict[str, str]:
     [
         ("usr/share/tuxpaint/stamps/animals/birds/robin.ogg", "bird"),
         ("usr/share/tuxpaint/stamps/animals/marsupials/koala.ogg", "mammal"),
-        ("usr/share/tuxpaint/stamps/animals/insects/bee.ogg", "other_animal"),
+        ("usr/share/tuxpaint/stamps/animals/insects/bee.ogg", None),
         ("usr/share/tuxpaint/stamps/household/kettle.ogg", "object"),
         ("usr/share/tuxpaint/stamps/household/kettle_desc_fr.ogg", None),
         ("usr/share/tuxpaint/stamps/symbols/math/plus.ogg", None),
@@ -93,15 +95,71 @@ def test_parse_transcripts_keeps_words_drops_descriptions() -> None:
     from xares.data.real.allison_asr import parse_transcripts
 
     text = "; Core Asterisk Sounds\n\nbeep: [this is a beep]\nagent-pass: Please enter your password, #.\n"
-    text += "digits/1: One.\nempty:\n"
-    assert parse_transcripts(text) == {"agent-pass": "please enter your password", "digits/1": "one"}
+    text += "digits/1: One.\nempty:\nvm-press: Press 1, or 0.\nvm-pin: Enter 4242.\nvm-3d: A 3d call.\n"
+    assert parse_transcripts(text) == {
+        "agent-pass": "please enter your password",
+        "digits/1": "one",
+        "vm-press": "press one or zero",
+    }
 
 
-def test_freepats_split_keeps_instruments_apart() -> None:
-    from xares.data.real.freepats import split_of_instruments
+@given(
+    st.dictionaries(
+        st.text("abcdefghij-", min_size=1, max_size=8),
+        st.lists(st.sampled_from(list("abcdefghijkl")), min_size=1, max_size=5).map(" ".join),
+        max_size=60,
+    )
+)
+def test_closed_vocabulary_splits_test_words_are_all_heard_in_training(transcripts: dict[str, str]) -> None:
+    from xares.data.real.allison_asr import candidate_split, closed_vocabulary_splits
 
-    splits = split_of_instruments([0, 1, 2, 4, 24, 25, 40])  # piano x4, guitar x2 (dropped), strings x1
-    assert splits == {0: "train", 1: "test", 2: "valid", 4: "train"}
+    splits = closed_vocabulary_splits(transcripts)
+    assert set(splits) == set(transcripts)
+    train_words = {w for p, split in splits.items() if split == "train" for w in transcripts[p].split()}
+    for prompt, split in splits.items():
+        assert split in (candidate_split(prompt), "train")  # a candidate only ever moves to train
+        if split != "train":
+            assert set(transcripts[prompt].split()) <= train_words
+
+
+def test_asr_build_leaves_out_long_prompts_and_keeps_splits_closed(tmp_path: Path) -> None:
+    import gzip
+
+    import numpy as np
+
+    from xares.data.real.allison_asr import build
+    from xares.data.shards import audio_to_bytes
+
+    words = ["press", "one", "two", "the", "key", "please"]
+    transcripts = {f"p{i}": " ".join(words[j % 6] for j in range(i, i + 3)) for i in range(40)}
+    transcripts["rare"] = "xylophone"
+    transcripts["long"] = "press one"
+    root = "./usr/share/asterisk/sounds/en_US_f_Allison/"
+    clip = audio_to_bytes(np.zeros(8000, np.float32), 8000, "WAV", "PCM_16")
+    files = {f"{root}{p}.wav": clip for p in transcripts}
+    files[f"{root}long.wav"] = audio_to_bytes(np.zeros(9 * 8000, np.float32), 8000, "WAV", "PCM_16")
+    text = "\n".join(f"{p}: {t}." for p, t in transcripts.items()).encode()
+    (tmp_path / "audio.deb").write_bytes(make_deb(files))
+    doc = "./usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
+    (tmp_path / "text.deb").write_bytes(make_deb({doc: gzip.compress(text, mtime=0)}))
+    build(tmp_path / "audio.deb", tmp_path / "text.deb", tmp_path / "a")
+    build(tmp_path / "audio.deb", tmp_path / "text.deb", tmp_path / "b")
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+    shards = sorted((tmp_path / "a").glob("*.tar"))
+    seen = {s.key: (shard.name.split("-")[0], s.meta["trans"]) for shard in shards for s in iter_shard(shard)}
+    assert "long" not in seen and len(seen) == 41  # 9 s > 8 s
+    assert seen["rare"][0] == "train"  # its word is heard nowhere else
+    assert {split for split, _ in seen.values()} == {"train", "valid", "test"}
+
+
+def test_freepats_folds_keep_instruments_apart() -> None:
+    from xares.data.real.freepats import fold_of_instruments
+
+    programs = [0, 1, 2, 4, 5, 6, 7, 24, 25, 26, 40, 41, 42, 43, 88, 89, 90, 91]
+    # piano x7 (folds 1..5, then 1, 2), guitar x3 (dropped: < 4), strings x4, synth pad (not a class)
+    assert fold_of_instruments(programs) == {
+        0: 1, 1: 2, 2: 3, 4: 4, 5: 5, 6: 1, 7: 2, 40: 1, 41: 2, 42: 3, 43: 4,
+    }  # fmt: skip
 
 
 def test_read_patch_decodes_a_16_bit_sample() -> None:

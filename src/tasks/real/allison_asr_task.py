@@ -1,8 +1,13 @@
 """Real recordings: ASR of Allison's US English Asterisk prompts, scored by 1 - WER (CTC head).
 
 Source: Debian packages asterisk-core-sounds-en-wav (audio) and asterisk-core-sounds-en (transcripts),
-1.6.1-1, CC-BY-SA-3.0. One professional speaker; prompt names disjoint across splits. See
+1.6.1-1, CC-BY-SA-3.0. One professional speaker; prompts disjoint across splits, every test word
+heard in some training prompt (closed vocabulary, new sentences); prompts up to 8 s. See
 xares.data.real.allison_asr. Chance: an empty transcript scores 0.
+
+About 450 training prompts (20 minutes of speech): in batches of 16 over 15 epochs (420 steps) the
+log-mel CTC head never left the all-blank output (test and validation 0.000, best epoch 0); batches
+of 8 over 25 epochs (1400 steps) it learns to spell (validation 0.05, test 0.06).
 """
 
 from xares.data.real.allison_asr import generate
@@ -32,9 +37,9 @@ def allison_asr_config(encoder) -> TaskConfig:
         metric="WER_inv",
         metric_args={"decoder": "ctc"},  # this suite's own head, not the published LLM decoder
         criterion="CTCLoss",
-        epochs=15,
+        epochs=25,
         learning_rate=1e-2,
-        batch_size_train=16,
+        batch_size_train=8,
         do_knn=False,
         description="Asterisk prompts by Allison (Debian), 8 kHz WAV, with the package's transcripts.",
     )

@@ -1,12 +1,12 @@
 """Real recordings: pitch regression of sampled instrument notes (freepats), instruments unseen in training.
 
-Same clips and splits as real_instrument_family; the target is the sample's root pitch (MIDI) on the
-0-1 scale over C2..C6 of the offline notes task, scored by MSE (lower is better). Predicting the
-training mean is the chance level.
+Same clips and folds as real_instrument_family (instruments disjoint across the 5 folds); the target
+is the sample's root pitch (MIDI) on the 0-1 scale over C2..C6 of the offline notes task, scored by
+MSE (lower is better). Predicting the training folds' mean is the chance level.
 """
 
 from xares.data.offline.notes import normalised_pitch
-from xares.data.real.freepats import generate
+from xares.data.real.freepats import FOLDS, generate
 from xares.labels import field_of, number
 from xares.task import TaskConfig
 
@@ -22,9 +22,8 @@ def instrument_pitch_config(encoder) -> TaskConfig:
         domain="music",
         encoder=encoder,
         generator=generate,
-        train_split="train",
-        valid_split="valid",
-        test_split="test",
+        k_fold_splits=list(range(1, FOLDS + 1)),
+        audio_tar_name_of_split={fold: f"wds-audio-fold-{fold}-*.tar" for fold in range(1, FOLDS + 1)},
         task_type="clip",
         label_processor=note_pitch,
         output_dim=1,

@@ -5,10 +5,12 @@ recorded samples of the instrument, each with its root pitch. Every sample becom
 first second (a looping sample is continued through its loop), as 16-bit WAV at its own rate. Labels:
 `family`, the General MIDI family (program // 8: piano, chromatic percussion, organ, guitar, bass,
 strings, ensemble, brass, reed, pipe, synth lead, synth pad, synth effects, ethnic, percussive, sound
-effects), and `pitch`, the root pitch as a MIDI number. Only families with at least three instruments
-are kept, and instruments are disjoint across splits: within each family, in program order, the
-second instrument goes to test, the third to valid, the rest to train. Licence: GPL-2+ with the font
-exception (Debian's copyright file of freepats).
+effects), and `pitch`, the root pitch as a MIDI number. Only the nine families of CLASSES are kept,
+those with at least four instruments in freepats (the synth pads, synth effects and sound effects
+hold one sample per instrument, too few to learn a family from). Five folds, instruments disjoint
+across them: within each family, in program order, the r-th instrument goes to fold r % 5 + 1, so
+each fold holds about one instrument of each family and a probe always meets the family through
+instruments it never heard. Licence: GPL-2+ with the font exception (Debian's copyright file).
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ FAMILIES: tuple[str, ...] = (
     "piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
     "reed", "pipe", "synth_lead", "synth_pad", "synth_effects", "ethnic", "percussive", "sound_effects",
 )  # fmt: skip
-SPLITS: tuple[str, ...] = ("train", "valid", "test")
+CLASSES: tuple[str, ...] = (
+    "piano", "chromatic_percussion", "organ", "guitar", "bass", "strings", "brass", "reed", "pipe",
+)  # fmt: skip
+FOLDS = 5
+MIN_INSTRUMENTS = 4
 _ROOT = "usr/share/midi/freepats/Tone_000/"
 _PATCH = re.compile(r"^(\d{3})_(.+)\.pat$")
 _SAMPLE_HEADER = 96
@@ -67,36 +73,39 @@ def read_patch(data: bytes, name: str) -> list[tuple[np.ndarray, int, float]]:
     return samples
 
 
-def split_of_instruments(programs: list[int]) -> dict[int, str]:
-    """program -> split: per family with >= 3 instruments, the 2nd to test, the 3rd to valid."""
-    out: dict[int, str] = {}
-    for family in range(len(FAMILIES)):
-        members = sorted(p for p in programs if p // 8 == family)
-        if len(members) < 3:
+def fold_of_instruments(programs: list[int]) -> dict[int, int]:
+    """program -> fold: per family of CLASSES with >= 4 instruments, rank r (program order) -> r % 5 + 1."""
+    out: dict[int, int] = {}
+    for family in CLASSES:
+        members = sorted(p for p in programs if FAMILIES[p // 8] == family)
+        if len(members) < MIN_INSTRUMENTS:
             continue
         for rank, program in enumerate(members):
-            out[program] = "test" if rank == 1 else "valid" if rank == 2 else "train"
+            out[program] = rank % FOLDS + 1
     return out
 
 
 def build(deb: Path, out_dir: Path) -> None:
+    """Write wds-audio-fold-{1..5}-000000.tar from the package's melodic patches."""
     files = read_members(deb, lambda p: p.startswith(_ROOT) and p.endswith(".pat"))
     patches = {}
     for path, data in files.items():
         match = _PATCH.match(path[len(_ROOT) :])
         if match:
             patches[int(match.group(1))] = (match.group(2), data, path)
-    splits = split_of_instruments(sorted(patches))
-    samples: dict[str, list] = {split: [] for split in SPLITS}
-    for program in sorted(splits):
+    if not patches:
+        raise DataError(f"{deb}: no melodic patches under {_ROOT}; is this freepats?")
+    folds = fold_of_instruments(sorted(patches))
+    samples: dict[int, list] = {fold: [] for fold in range(1, FOLDS + 1)}
+    for program in sorted(folds):
         name, data, path = patches[program]
         for index, (wave, rate, pitch) in enumerate(read_patch(data, path)):
             peak = float(np.max(np.abs(wave))) or 1.0
             audio = audio_to_bytes(wave / peak * 0.9, rate, "WAV", "PCM_16")
             meta = {"family": FAMILIES[program // 8], "pitch": round(pitch, 3), "instrument": name}
-            samples[splits[program]].append((f"{program:03d}_{name}_{index:02d}", audio, "wav", meta))
-    for split, items in samples.items():
-        write_shards(items, Path(out_dir), f"{split}-*.tar", 1)
+            samples[folds[program]].append((f"{program:03d}_{name}_{index:02d}", audio, "wav", meta))
+    for fold, items in samples.items():
+        write_shards(items, Path(out_dir), f"wds-audio-fold-{fold}-*.tar", 1)
 
 
 def generate(out_dir: Path) -> None:
