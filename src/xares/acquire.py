@@ -12,6 +12,7 @@ an error that names the split) instead of into a loop of "ready" followed by "ru
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ from xares.store import write_json_atomic
 from xares.taskconfig import TaskConfig
 
 if TYPE_CHECKING:
-    from xares.data.zenodo import RetryPolicy
+    from xares.data.zenodo import RecordFile, RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ def _download(
             base_url=base_url,
             progress=progress,
             retry=retry,
+            check_listing=lambda files: _check_listing(config, files),
         )
     except ServerUnreachable as exc:
         missing = missing_splits(config)
@@ -225,6 +227,33 @@ def _download(
         )
     how = f"md5 and size of every file against the listing of Zenodo record {config.zenodo_id}"
     return placed, f"zenodo:{config.zenodo_id}", True, how
+
+
+def _check_listing(config: TaskConfig, files: list[RecordFile]) -> None:
+    """Before downloading: refuse a record of plain shards in which a split has no file.
+
+    Shards may also come out of an archive of the record, or be placed by hand, so a split is only
+    missing when no file of the record and no file already in the task directory matches it.
+    """
+    from xares.data.zenodo import ARCHIVE_SUFFIXES
+
+    keys = [f.key for f in files]
+    if any(key.lower().endswith(ARCHIVE_SUFFIXES) for key in keys):
+        return  # what the archives hold is known only once they are extracted
+    problems = []
+    for split, pattern, _ in missing_splits(config):
+        names = expand_braces(pattern)
+        absent = [n for n in names if not any(fnmatch.fnmatchcase(key, n) for key in keys)]
+        if absent:
+            problems.append(f"split {split!r} needs {pattern!r} (not in the record: {', '.join(absent)})")
+    if problems:
+        held = ", ".join(keys[:12]) + (f", ... ({len(keys)} files)" if len(keys) > 12 else "")
+        raise DataError(
+            f"task {config.name!r} cannot be made ready from Zenodo record {config.zenodo_id}: "
+            f"{'; '.join(problems)}. The record holds: {held}. Nothing was downloaded. Check the task "
+            f"file's zenodo_id and audio_tar_name_of_split, or place the missing shards in "
+            f"{config.task_dir} by hand and run stage 0 again."
+        )
 
 
 def _user_shards(config: TaskConfig) -> list[Path]:

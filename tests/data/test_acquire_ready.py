@@ -63,6 +63,7 @@ def test_a_record_without_the_file_of_a_split_is_never_ready(
     assert "split 5" in out and "wds-audio-fold-5-*.tar" in out, out
     assert "wds-audio-fold-1-000000.tar" in out  # what the record does hold
     assert not Path("env/esc50", READY_MARKER).exists()
+    assert not [k for k in zenodo_server.hits if k.startswith("file:")]  # refused before downloading
     # The second call says the same again (from the cached listing): no "ready" on a broken record.
     assert cli.main(argv) == 1
     assert "split 5" in capsys.readouterr().out

@@ -208,8 +208,12 @@ def fetch_record(
     base_url: str | None = None,
     progress: bool = True,
     retry: RetryPolicy | None = None,
+    check_listing: Callable[[list[RecordFile]], None] | None = None,
 ) -> list[Path]:
     """Download every file of the record into the shared cache, verify it, and place it in `dest_dir`.
+
+    check_listing: called with the record's files before anything is downloaded; it raises to stop
+    (stage 0 refuses a record that lacks a split's shard before spending the download on the rest).
 
     Idempotent: files whose verified marker is in the cache cost no network I/O, and the record's file
     list is cached too, so a second call on a complete record does not touch the network at all.
@@ -235,6 +239,8 @@ def fetch_record(
         if files is None:
             files = _list(session(), record_id, base, policy, base_url_source(base_url))
             _write_json_atomic(record_dir / _LISTING, {"base_url": base, "files": [asdict(f) for f in files]})
+        if check_listing is not None:
+            check_listing(files)
         missing = [
             f for f in files if not _is_verified(record_dir, f) and not _adopt(record_dir, f, dest_dir)
         ]
