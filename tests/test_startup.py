@@ -29,6 +29,7 @@ HEAVY = (
     "webdataset",
     "ray",
     "submitit",
+    "filelock",
     "jsonschema",
     "yaml",
     "pyinstrument",
@@ -93,3 +94,19 @@ def test_run_imports_torch_and_the_local_executor_but_not_the_remote_ones():
     assert "torch" in modules
     assert "xares.scheduler.local" in modules
     assert not {"xares.scheduler.slurm", "xares.scheduler.ray_executor"} & modules
+
+
+def test_workers_start_with_torch_and_the_stages_already_imported():
+    # the local executor's workers fork from a server that imported them once; a spawned worker would
+    # import torch and xares again (1.5-3 s each) before its first unit
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from xares.scheduler.local import WORKER_PRELOAD, worker_context
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no forkserver on this platform: workers are spawned")
+    question = "[m for m in ('torch', *PRELOAD) if m not in __import__('sys').modules]"
+    with ProcessPoolExecutor(1, mp_context=worker_context()) as pool:
+        missing = pool.submit(eval, question, {"PRELOAD": WORKER_PRELOAD}).result(timeout=300)
+    assert missing == []

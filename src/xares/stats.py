@@ -327,7 +327,9 @@ def interval(
     ties with itself); the correction moves the percentiles so that the interval is centred the way
     the replicates are centred on the observed score.
     """
-    from scipy.stats import norm
+    # scipy.stats.norm's ppf and cdf are these two functions (times scale 1, plus loc 0): the same floats,
+    # without importing scipy.stats (1-2 s) in every process that writes results
+    from scipy.special import ndtr, ndtri
 
     finite = replicates[np.isfinite(replicates)]
     if len(finite) < max(10, len(replicates) // 2):
@@ -337,8 +339,8 @@ def interval(
     if observed is not None and np.isfinite(observed):
         below = (np.sum(finite < observed) + 0.5 * np.sum(finite == observed)) / len(finite)
         below = min(max(below, 1.0 / (len(finite) + 1)), len(finite) / (len(finite) + 1))
-        bias = norm.ppf(below)
-        low_q, high_q = norm.cdf(2 * bias + norm.ppf(tail)), norm.cdf(2 * bias + norm.ppf(1.0 - tail))
+        bias = ndtri(below)
+        low_q, high_q = ndtr(2 * bias + ndtri(tail)), ndtr(2 * bias + ndtri(1.0 - tail))
     low, high = np.quantile(finite, [low_q, high_q])
     return [float(low), float(high)]
 

@@ -68,6 +68,7 @@ Event = tuple[float, float, int]
 SECONDARY_METRICS = ("segmentf1_macro", "segmentf1_micro", "frame_mAP")
 DEFAULT_SEGMENT_LENGTH_IN_S = 1.0  # DESED's; used when a frame task's metric_args name none
 PREDICT_FRAMES = 65536  # frames per forward pass at evaluation
+IN_MEMORY_BYTES = 1 << 29  # a split (or validation set) of float32 frames up to 512 MiB is held in memory
 _TOLERANCE = 1e-6  # in frames: an overlap this short is float error, not an event
 
 
@@ -243,13 +244,45 @@ Evaluate = Callable[[list[np.ndarray], list[np.ndarray]], float]  # (logits per 
 
 
 def load_clips(data: SplitEmbeddings, targets: list[np.ndarray]) -> FrameClips:
-    """Each clip's frames as a zero-copy view into the split's memmap, beside its targets."""
-    return FrameClips(frames=[data.clip_frames(i) for i in range(len(data))], targets=targets)
+    """Each clip's frames beside its targets: views of the split converted to float32 once when it
+    fits in IN_MEMORY_BYTES (else every epoch would convert every batch again), else zero-copy views
+    into the split's memmap, converted one batch at a time."""
+    if data.frames.size * 4 > IN_MEMORY_BYTES:
+        return FrameClips(frames=[data.clip_frames(i) for i in range(len(data))], targets=targets)
+    frames = np.ascontiguousarray(data.frames, dtype=np.float32)
+    bounds = data.offsets.tolist()
+    return FrameClips(
+        frames=[frames[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)], targets=targets
+    )
 
 
 def stack_frames(frames: Sequence[np.ndarray]) -> torch.Tensor:
     """The frames of several clips back to back as one float32 tensor [sum T_i, D]."""
     return torch.from_numpy(np.concatenate([np.asarray(f, dtype=np.float32) for f in frames]))
+
+
+@dataclass
+class Chunk:
+    """Whole clips' frames stacked into one tensor, and where each clip's rows end but the last."""
+
+    features: torch.Tensor
+    bounds: np.ndarray
+
+
+def chunk_clips(frames: Sequence[np.ndarray]) -> list[Chunk]:
+    """The clips in order, grouped into chunks of whole clips of at most PREDICT_FRAMES frames (a longer
+    clip is a chunk of its own)."""
+    chunks: list[Chunk] = []
+    start = 0
+    while start < len(frames):
+        stop, total = start, 0
+        while stop < len(frames) and (stop == start or total + frames[stop].shape[0] <= PREDICT_FRAMES):
+            total += frames[stop].shape[0]
+            stop += 1
+        bounds = np.cumsum([f.shape[0] for f in frames[start:stop]])[:-1]
+        chunks.append(Chunk(features=stack_frames(frames[start:stop]), bounds=bounds))
+        start = stop
+    return chunks
 
 
 def concat_clips(parts: Sequence[FrameClips]) -> FrameClips:
@@ -259,8 +292,18 @@ def concat_clips(parts: Sequence[FrameClips]) -> FrameClips:
 
 
 @torch.no_grad()
+def predict_chunks(head: torch.nn.Module, chunks: Sequence[Chunk]) -> list[np.ndarray]:
+    """Logits [T_i, C] of every clip of the chunks, in order."""
+    head.eval()
+    outputs: list[np.ndarray] = []
+    for chunk in chunks:
+        outputs.extend(np.split(head(chunk.features).numpy(), chunk.bounds))
+    return outputs
+
+
+@torch.no_grad()
 def predict_clips(head: torch.nn.Module, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Logits [T_i, C] of every clip, computed over chunks of whole clips."""
+    """Logits [T_i, C] of every clip, computed over chunks of whole clips, one chunk in memory at a time."""
     head.eval()
     outputs: list[np.ndarray] = []
     start = 0
@@ -269,9 +312,7 @@ def predict_clips(head: torch.nn.Module, frames: Sequence[np.ndarray]) -> list[n
         while stop < len(frames) and (stop == start or total + frames[stop].shape[0] <= PREDICT_FRAMES):
             total += frames[stop].shape[0]
             stop += 1
-        logits = head(stack_frames(frames[start:stop])).numpy()
-        bounds = np.cumsum([f.shape[0] for f in frames[start:stop]])[:-1]
-        outputs.extend(np.split(logits, bounds))
+        outputs.extend(predict_chunks(head, chunk_clips(frames[start:stop])))
         start = stop
     return outputs
 
@@ -313,18 +354,27 @@ def train_frame_probe(
         head = LinearHead(first.shape[-1], output_dim)
         return with_layer_mix(head, layers_of(first), learning_rate=settings.learning_rate)
 
+    train_targets = [t.astype(np.float32) for t in train.targets]  # converted once, not every epoch
+
     def train_epoch(head: torch.nn.Module, optimiser, generator: torch.Generator) -> None:
         order = torch.randperm(len(train), generator=generator).tolist()
         for start in range(0, len(order), settings.batch_size):
             index = order[start : start + settings.batch_size]
             features = stack_frames([train.frames[i] for i in index])
-            labels = torch.from_numpy(np.concatenate([train.targets[i] for i in index]).astype(np.float32))
+            labels = torch.from_numpy(np.concatenate([train_targets[i] for i in index]))
             optimiser.zero_grad(set_to_none=True)
             loss = loss_fn(head(features), labels)  # mean over the batch's real frames and classes
             loss.backward()
             optimiser.step()
 
+    # The validation clips are the same every epoch: stacked once when they fit in memory.
+    valid_chunks = None
+    if valid is not None and sum(f.size for f in valid.frames) * 4 <= IN_MEMORY_BYTES:
+        valid_chunks = chunk_clips(valid.frames)
+
     def validate(head: torch.nn.Module) -> float:
+        if valid_chunks is not None:
+            return evaluate(predict_chunks(head, valid_chunks), valid.targets)
         return evaluate(predict_clips(head, valid.frames), valid.targets)
 
     fitted = fit(
