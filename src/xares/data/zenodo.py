@@ -301,25 +301,22 @@ def _list(
     failures = 0
     while True:
         try:
-            try:
-                response = session.get(
-                    url,
-                    headers={"Accept": "application/json"},
-                    timeout=(policy.connect_timeout_s, policy.read_timeout_s),
-                )
-            except _NETWORK_ERRORS as exc:
-                error = _network_error(exc, policy)
-                failures = _wait(policy, failures, doing, error, None, _hint(base, source, error, url))
-                continue
-            if response.status_code in RETRY_STATUSES:
-                error = f"HTTP {response.status_code} {response.reason}".strip()
-                hint = _hint(base, source, error, url)
-                failures = _wait(policy, failures, doing, error, _retry_after(response), hint)
-                continue
-        except ServerUnreachable:
-            raise
-        except DataError as exc:
-            raise ServerUnreachable(str(exc)) from exc
+            response = session.get(
+                url,
+                headers={"Accept": "application/json"},
+                timeout=(policy.connect_timeout_s, policy.read_timeout_s),
+            )
+        except _NETWORK_ERRORS as exc:
+            error = _network_error(exc, policy)
+            hint = _hint(base, source, error, url)
+            failures = _wait(policy, failures, doing, error, None, hint, give_up=ServerUnreachable)
+            continue
+        if response.status_code in RETRY_STATUSES:
+            error = f"HTTP {response.status_code} {response.reason}".strip()
+            hint = _hint(base, source, error, url)
+            after = _retry_after(response)
+            failures = _wait(policy, failures, doing, error, after, hint, give_up=ServerUnreachable)
+            continue
         if response.status_code in (404, 410):
             raise DataError(
                 f"Zenodo has no record {record_id} at {url} (HTTP {response.status_code}; the server is "
@@ -633,19 +630,20 @@ def _wait(
     hint: str,
     *,
     counts: bool = True,
+    give_up: type[DataError] = DataError,
 ) -> int:
-    """Count one more failure; sleep before the next try, or raise once the tries are spent.
+    """Count one more failure; sleep before the next try, or raise `give_up` once the tries are spent.
 
     counts=False (a try that brought new bytes): wait the first backoff step, count nothing.
     """
     if counts:
         failures += 1
     if failures >= policy.attempts:
-        raise DataError(f"{doing} failed {failures} times in a row; last error: {error}. {hint}")
+        raise give_up(f"{doing} failed {failures} times in a row; last error: {error}. {hint}")
     if retry_after is not None:
         delay = max(retry_after, 0.0)
         if delay > policy.max_retry_after_s:
-            raise DataError(
+            raise give_up(
                 f"{doing}: {error}, and the server asks to wait {delay:.0f} s before asking again "
                 f"(Retry-After), more than the ceiling of {policy.max_retry_after_s:.0f} s. Run again "
                 f"later, or raise the ceiling: `xares fetch --max-retry-after SECONDS` or "
