@@ -943,25 +943,22 @@ def task_skeleton(result: PackResult, *, label_column: str | None = None) -> str
             [],
         )
     if result.kfold:
-        constants.insert(0, f"FOLDS = {_py(list(result.splits))}")
-        where = [
-            "train_split=None,",
-            "valid_split=None,",
-            "test_split=None,",
-            "k_fold_splits=FOLDS,",
-            'audio_tar_name_of_split={fold: f"wds-audio-fold-{fold}-*.tar" for fold in FOLDS},',
+        constants[:0] = [
+            f"FOLDS = {_py(list(result.splits))}",
+            'SHARDS = {fold: f"wds-audio-fold-{fold}-*.tar" for fold in FOLDS}',
         ]
+        where = ["train_split=None,", "valid_split=None,", "test_split=None,", "k_fold_splits=FOLDS,"]
     else:
         names = list(result.splits)
         train, test = names[0], names[-1]
         valid = names[1] if len(names) == 3 else test
-        patterns = ", ".join(f"{_py(s)}: {_py(result.splits[s].pattern)}" for s in names)
-        where = [
-            f"train_split={_py(train)},",
-            f"valid_split={_py(valid)},",
-            f"test_split={_py(test)},",
-            f"audio_tar_name_of_split={{{patterns}}},",
+        constants[:0] = [
+            "SHARDS = {",
+            *(f"    {_py(s)}: {_py(result.splits[s].pattern)}," for s in names),
+            "}",
         ]
+        where = [f"train_split={_py(train)},", f"valid_split={_py(valid)},", f"test_split={_py(test)},"]
+    where.append("audio_tar_name_of_split=SHARDS,  # globbed in the task's folder")
     lines += [imports, "from xares.task import TaskConfig", ""]
     lines += [*constants, "", ""] if constants else [""]
     lines += reader
@@ -1004,6 +1001,16 @@ def _py(value: Any) -> str:
 
 
 def _literal_list(values: list[Any]) -> str:
+    if (
+        len(values) > 3
+        and all(type(v) is int for v in values)
+        and values == list(range(values[0], values[-1] + 1))
+    ):
+        return (
+            f"list(range({values[-1] + 1}))"
+            if values[0] == 0
+            else f"list(range({values[0]}, {values[-1] + 1}))"
+        )
     one_line = _py(values)
     if len(one_line) <= 80:
         return one_line
