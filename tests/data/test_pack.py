@@ -567,6 +567,25 @@ def test_skeleton_for_folds(tmp_path: Path) -> None:
     )
 
 
+def test_printed_task_files_are_lint_and_format_clean(tmp_path: Path) -> None:
+    """A user copies the file into their project: it should pass a formatter and a linter as it is."""
+    rows = make_folder(tmp_path, 6, splits=(1, 2, 3))
+    folds = pack(tmp_path / "audio", write_csv(tmp_path / "l.csv", rows), tmp_path / "env" / "f")
+    rows = make_folder(tmp_path, 6)
+    named = pack(tmp_path / "audio", write_csv(tmp_path / "n.csv", rows), tmp_path / "env" / "n")
+    files = []
+    for index, (result, column) in enumerate([(folds, "n"), (named, "label"), (named, "loud")]):
+        files.append(tmp_path / f"t{index}_task.py")
+        files[-1].write_text(task_skeleton(result, label_column=column), encoding="utf-8")
+    for command in (["format", "--check"], ["check"]):  # --isolated: ruff's defaults, not this repo's
+        done = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--isolated", *map(str, files)],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def _read(config, split) -> list:
     return read_split(config.task_dir, config.shard_pattern(split))
 
