@@ -99,19 +99,40 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _fetch(args: argparse.Namespace, console: Console) -> int:
-    """Stage 0 alone, or with --print-urls the manual fallback: every URL, its md5, size and destination."""
+    """Stage 0 alone, or with --print-urls the manual fallback: every URL, its checksum, size, destination.
+
+    --print-urls prints a table for people (the default), or with --format tsv|json one row per file
+    (task, url, md5, sha256, bytes, destination) on stdout for scripts; errors then go to stderr so
+    that stdout stays parseable.
+    """
     from xares.acquire import acquire
-    from xares.data.zenodo import RetryPolicy, manual_instructions
+    from xares.data.zenodo import RetryPolicy
     from xares.errors import DataError
     from xares.task import load_task_config
 
     failures = 0
-    try:
-        retry = RetryPolicy(
-            **({} if args.max_retry_after is None else {"max_retry_after_s": args.max_retry_after})
+    machine = args.print_urls and args.format != "table"
+    errors = Console(stderr=True) if machine else console
+    if machine:  # log messages (retries, waits) must not land in the rows a script parses
+        import logging
+
+        from rich.logging import RichHandler
+
+        root = logging.getLogger()
+        logging.basicConfig(
+            level=root.level,
+            format="%(message)s",
+            handlers=[RichHandler(console=errors, show_path=False)],
+            force=True,
         )
+    if args.format != "table" and not args.print_urls:
+        errors.print(f"[red]✗[/red] --format {args.format} only applies to --print-urls")
+        return 2
+    try:
+        chosen = {"max_retry_after_s": args.max_retry_after, "read_timeout_s": args.read_timeout}
+        retry = RetryPolicy(**{k: v for k, v in chosen.items() if v is not None})
     except DataError as exc:
-        console.print(f"[red]✗[/red] {exc}")
+        errors.print(f"[red]✗[/red] {exc}")
         return 2
     if getattr(args, "debian_mirror", None):
         import os
@@ -121,52 +142,95 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
         try:  # the generators fetch their packages from the mirror the environment names
             os.environ[MIRROR_ENV] = resolve_mirror(args.debian_mirror)
         except DataError as exc:
-            console.print(f"[red]{exc}[/red]")
+            errors.print(f"[red]{exc}[/red]")
             return 2
+    rows: list[dict] = []
+    no_download: list[dict] = []
     for task_file in args.tasks:
         try:
             config = load_task_config(task_file, None, env_root=args.env_root)
             if args.mini:
                 config.use_mini_dataset = True
             if args.print_urls:
-                debian = getattr(config.generator, "debian_packages", ())
-                if debian:
-                    from xares.data.debian import package_url
-
-                    console.print(f"# {config.name}: {len(debian)} Debian packages", highlight=False)
-                    for pkg in debian:
+                title, found = _download_rows(config, args.zenodo_url, retry)
+                if found is None:
+                    no_download.append(
+                        {"task": config.name, "source": title, "shards_go_in": str(config.task_dir)}
+                    )
+                    if not machine:
                         console.print(
-                            f"{package_url(pkg)}\tsha256:{pkg.sha256}\t{pkg.size / 1e6:.2f} MB\t"
-                            f"{config.env_root}/.downloads/debian/{pkg.file_name}",
+                            f"# {config.name}: no download ({title}); shards go in {config.task_dir}"
+                        )
+                    continue
+                rows.extend(found)
+                if not machine:
+                    console.print(f"# {config.name}: {title}", soft_wrap=True, highlight=False)
+                    for row in found:
+                        checksum = f"md5:{row['md5']}" if row["md5"] else f"sha256:{row['sha256']}"
+                        console.print(
+                            f"{row['url']}\t{checksum}\t{row['bytes'] / 1e6:.2f} MB\t{row['destination']}",
                             soft_wrap=True,
                             highlight=False,
                         )
-                    continue
-                if not config.zenodo_id or config.private or config.generator is not None:
-                    source = (
-                        "generated on this machine" if config.generator else "private: place shards by hand"
-                    )
-                    console.print(f"# {config.name}: no download ({source}); shards go in {config.task_dir}")
-                    continue
-                listing = manual_instructions(config.zenodo_id, config.task_dir, base_url=args.zenodo_url)
-                total_mb = sum(size for *_, size in listing) / 1e6
-                console.print(
-                    f"# {config.name}: Zenodo record {config.zenodo_id}, {len(listing)} files, "
-                    f"{total_mb:.2f} MB",
-                    soft_wrap=True,
-                    highlight=False,
-                )
-                for url, md5, target, size in listing:
-                    console.print(
-                        f"{url}\tmd5:{md5}\t{size / 1e6:.2f} MB\t{target}", soft_wrap=True, highlight=False
-                    )
                 continue
             acquire(config, base_url=args.zenodo_url, progress=not args.quiet, retry=retry)
             console.print(f"[green]✓ {config.name}[/green] audio ready in {config.task_dir}")
         except Exception as exc:
             failures += 1
-            console.print(f"[red]✗ {task_file}[/red]: {exc}")
+            errors.print(f"[red]✗ {task_file}[/red]: {exc}")
+    if machine:
+        _write_download_rows(rows, no_download, args.format)
     return 1 if failures else 0
+
+
+DOWNLOAD_COLUMNS = ("task", "url", "md5", "sha256", "bytes", "destination")
+
+
+def _download_rows(config, zenodo_url: str | None, retry) -> tuple[str, list[dict] | None]:  # noqa: ANN001
+    """(title, one row per file to download) for --print-urls; rows None: the task downloads nothing."""
+    from pathlib import Path
+
+    debian = getattr(config.generator, "debian_packages", ())
+    if debian:
+        from xares.data.debian import package_url
+
+        return f"{len(debian)} Debian packages", [
+            {
+                "task": config.name,
+                "url": package_url(pkg),
+                "md5": "",
+                "sha256": pkg.sha256,
+                "bytes": pkg.size,
+                "destination": str(Path(config.env_root) / ".downloads" / "debian" / pkg.file_name),
+            }
+            for pkg in debian
+        ]
+    if not config.zenodo_id or config.private or config.generator is not None:
+        return ("generated on this machine" if config.generator else "private: place shards by hand"), None
+    from xares.data.zenodo import manual_instructions
+
+    listing = manual_instructions(config.zenodo_id, config.task_dir, base_url=zenodo_url, retry=retry)
+    total_mb = sum(size for *_, size in listing) / 1e6
+    title = f"Zenodo record {config.zenodo_id}, {len(listing)} files, {total_mb:.2f} MB"
+    return title, [
+        {"task": config.name, "url": url, "md5": md5, "sha256": "", "bytes": size, "destination": str(target)}
+        for url, md5, target, size in listing
+    ]
+
+
+def _write_download_rows(rows: list[dict], no_download: list[dict], fmt: str) -> None:
+    """TSV (a header, then one file a line) or JSON ({"files": [...], "no_download": [...]}) on stdout."""
+    if fmt == "json":
+        import json
+
+        json.dump({"files": rows, "no_download": no_download}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    import csv
+
+    writer = csv.DictWriter(sys.stdout, DOWNLOAD_COLUMNS, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def _seconds(text: str) -> float:
@@ -177,6 +241,14 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a timeout must be more than 0 seconds")
     return value
 
 
@@ -210,6 +282,7 @@ def _pack(args: argparse.Namespace, console: Console) -> int:
             resample=args.resample,
             encode=args.encode,
             infer_types=not args.keep_strings,
+            ignore_unlisted=args.ignore_unlisted,
             overwrite=args.force,
         )
     except PackError as exc:
@@ -271,6 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only print each file's URL, md5, size (MB) and destination (the manual download fallback)",
     )
+    fetch.add_argument(
+        "--format",
+        choices=("table", "tsv", "json"),
+        default="table",
+        help="with --print-urls: table (for people, the default), tsv (a header row, then task, url, md5, "
+        "sha256, bytes, destination) or json (files and the tasks that download nothing)",
+    )
     fetch.add_argument("--env-root", default=None, metavar="DIR", help="data root (default ./env)")
     fetch.add_argument(
         "--debian-mirror",
@@ -291,6 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="longest wait a server may ask for with Retry-After before X-ARES gives up and says so "
         "(default 3600, or $XARES_MAX_RETRY_AFTER_S)",
+    )
+    fetch.add_argument(
+        "--read-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="longest silence of a server in the middle of an answer before the try counts as failed "
+        "(default 60, or $XARES_READ_TIMEOUT_S)",
     )
     fetch.add_argument(
         "--mini",
@@ -357,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-encode (default: the files' bytes as they are)",
     )
     pack.add_argument("--keep-strings", action="store_true", help="CSV values stay text (no JSON numbers)")
+    pack.add_argument(
+        "--ignore-unlisted",
+        action="store_true",
+        help="leave out audio files the labels do not list (no error)",
+    )
     pack.add_argument("--force", action="store_true", help="replace the shards already in --out")
     pack.add_argument(
         "--write-task", default=None, metavar="FILE", help="write the task file there instead of to stdout"

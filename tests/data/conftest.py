@@ -12,6 +12,7 @@ status carries `retry_after_5xx` when that is set.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -150,8 +151,8 @@ class _Server(ThreadingHTTPServer):
     fake: FakeZenodo
 
 
-@pytest.fixture
-def zenodo_server() -> Iterator[FakeZenodo]:
+@contextlib.contextmanager
+def running_fake_zenodo() -> Iterator[FakeZenodo]:
     """A running fake Zenodo on 127.0.0.1 (port chosen by the OS); `.url` is its base URL."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = FakeZenodo()
@@ -164,3 +165,10 @@ def zenodo_server() -> Iterator[FakeZenodo]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def zenodo_server() -> Iterator[FakeZenodo]:
+    """The stand-in for one test (also used by tests/data/scenarios.py, outside pytest)."""
+    with running_fake_zenodo() as fake:
+        yield fake

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -137,3 +139,88 @@ def test_offline_with_a_split_missing_names_it_and_the_ways_out(task, tmp_path, 
     out = said(capsys)
     assert "'valid'" in out and "valid*.tar" in out and "--from-stage 1" in out, out
     assert not (task_dir / ".audio_tar_ready").exists()
+
+
+# --- item 7: --print-urls in machine-readable forms -------------------------------------------------
+
+
+def expected_rows(zenodo_server, files: dict[str, bytes]) -> list[dict]:
+    return [
+        {
+            "task": "remote",
+            "url": f"{zenodo_server.url}/api/records/888/files/{name}/content",
+            "md5": hashlib.md5(data).hexdigest(),
+            "sha256": "",
+            "bytes": len(data),
+            "destination": str(Path("env/remote") / name),
+        }
+        for name, data in files.items()
+    ]
+
+
+def test_print_urls_as_tsv(zenodo_server, task, tmp_path, capsys):
+    files = record_files(tmp_path)
+    zenodo_server.add("888", files)
+    argv = ["fetch", "--print-urls", "--format", "tsv", str(task), "--zenodo-url", zenodo_server.url]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = list(csv.DictReader(lines, delimiter="\t"))
+    assert lines[0].split("\t") == ["task", "url", "md5", "sha256", "bytes", "destination"]
+    assert [{**r, "bytes": int(r["bytes"])} for r in rows] == expected_rows(zenodo_server, files)
+
+
+def test_print_urls_as_json_with_the_tasks_that_have_no_download(zenodo_server, task, tmp_path, capsys):
+    files = record_files(tmp_path)
+    zenodo_server.add("888", files)
+    private = tmp_path / "mine_task.py"
+    private.write_text(TASK.replace('"remote", zenodo_id="888"', '"mine", private=True'))
+    argv = [
+        "fetch",
+        "--print-urls",
+        "--format",
+        "json",
+        str(task),
+        str(private),
+        "--zenodo-url",
+        zenodo_server.url,
+    ]
+    assert cli.main(argv) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["files"] == expected_rows(zenodo_server, files)
+    (none,) = document["no_download"]
+    assert none["task"] == "mine" and none["shards_go_in"] == str(Path("env/mine")), none
+
+
+def test_print_urls_errors_go_to_stderr_in_machine_formats(task, dead_url, capsys):
+    assert cli.main(["fetch", "--print-urls", "--format", "json", str(task), "--zenodo-url", dead_url]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"files": [], "no_download": []}
+    assert "refused" in captured.err
+
+
+def test_the_human_table_stays(zenodo_server, task, tmp_path, capsys):
+    zenodo_server.add("888", record_files(tmp_path))
+    assert cli.main(["fetch", "--print-urls", str(task), "--zenodo-url", zenodo_server.url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# remote: Zenodo record 888, 3 files") and "md5:" in out and " MB" in out
+
+
+# --- item 8: the read timeout is an option ---------------------------------------------------------
+
+
+def test_read_timeout_on_the_command_line(zenodo_server, task, tmp_path, capsys):
+    zenodo_server.add("888", record_files(tmp_path))
+    zenodo_server.faults["888"] = ["sleep:1.5"] * 5
+    argv = ["fetch", "-q", str(task), "--zenodo-url", zenodo_server.url]
+    assert cli.main([*argv, "--read-timeout", "0.2"]) == 1
+    out = said(capsys)
+    assert "no data for 0.2 s" in out and "--read-timeout" in out, out
+    zenodo_server.faults["888"] = ["sleep:1.5"]
+    assert cli.main([*argv, "--read-timeout", "20"]) == 0, said(capsys)
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "soon", "inf"])
+def test_read_timeout_must_be_positive_seconds(task, capsys, bad):
+    with pytest.raises(SystemExit):
+        cli.main(["fetch", str(task), "--read-timeout", bad])
+    assert "second" in capsys.readouterr().err
