@@ -222,3 +222,29 @@ def test_the_report_views_show_the_llm_block_beside_the_probes(toy):
     markdown = render([document], "markdown")
     assert "LLM track (generated text)" in markdown and "| toy | Accuracy |" in markdown
     assert "stand-in for HuggingFaceTB/SmolLM2-135M" in markdown
+
+
+def test_compare_pairs_the_llm_scores_clip_by_clip(toy):
+    from xares.llm.evaluate import score_texts
+    from xares.report.compare import compare_files, comparison_markdown
+
+    _run(toy, str(MEL), steps=2, resamples=0)
+    base = load_results(toy["results"])
+    references = ["low", "mid", "high"] * 10
+    keys = [f"clip{i}" for i in range(30)]
+
+    def document(generated: list[str]) -> dict:
+        entry = {"name": "toy", "metric": "Accuracy", "status": "ok"}
+        entry.update(
+            score_texts("text_accuracy", generated, references, keys, seed=42, fold_name="test", task="toy")
+        )
+        block = {"configuration": "offline", "steps": 2, "seed": 42, "llm": {"name": "m", "revision": "r"}}
+        return {**base, "llm": {**block, "tasks": [entry]}}
+
+    good = document(references)
+    bad = document(["low"] * 30)
+    rows, labels, notes = compare_files([good, bad], resamples=200)
+    llm = [r for r in rows if r.probe == "llm"]
+    assert [r.name for r in llm] == ["toy"] and llm[0].reported_a == 1.0
+    assert llm[0].test is not None and llm[0].significant
+    assert "LLM track" in comparison_markdown(rows, labels, notes)

@@ -102,6 +102,49 @@ def compare_results(
             )
         for scope in ("public", "all"):
             rows.append(_average_row(a, b, probe, scope, draws, tasks_a, alpha))
+    return rows + _llm_rows(a, b, resamples=resamples, seed=seed, alpha=alpha)
+
+
+# The LLM track's block (xares.llm.results) compares like a probe: the same paired test on its clips.
+SHOWN = (*PROBES, ("llm", "score", "LLM track"))
+
+
+def _llm_rows(
+    a: dict[str, Any], b: dict[str, Any], *, resamples: int, seed: int, alpha: float
+) -> list[Comparison]:
+    """One row per task both LLM blocks scored, with the paired test over their shared test clips."""
+    if not a.get("llm") or not b.get("llm"):
+        return []
+    tasks_a = {t["name"]: t for t in a["llm"]["tasks"] if t.get("score") is not None}
+    tasks_b = {t["name"]: t for t in b["llm"]["tasks"] if t.get("score") is not None}
+    rows = []
+    for name in sorted(set(tasks_a) & set(tasks_b)):
+        task_a, task_b = tasks_a[name], tasks_b[name]
+        test = None
+        if task_a.get("per_clip") and task_b.get("per_clip") and resamples > 0:
+            clips_a = stats.TestClips.from_json(task_a["per_clip"])
+            clips_b = stats.TestClips.from_json(task_b["per_clip"])
+            drawn = stats.paired_draws(
+                clips_a, clips_b, "mlp_score", resamples=resamples, seed=stats.stable_seed(seed, name, "llm")
+            )
+            if drawn is not None:
+                score_a, score_b, draws_a, draws_b, count = drawn
+                test = stats.summarise_pair(
+                    score_a, score_b, draws_a - draws_b, count, len(clips_a), len(clips_b)
+                )
+        rows.append(
+            Comparison(
+                name=name,
+                label=name,
+                probe="llm",
+                metric=task_a["metric"],
+                higher_is_better=True,
+                reported_a=task_a["score"],
+                reported_b=task_b["score"],
+                test=test,
+                alpha=alpha,
+            )
+        )
     return rows
 
 
@@ -179,6 +222,14 @@ def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     only_b = {t["name"] for t in b["tasks"]} - {t["name"] for t in a["tasks"]}
     if only_a or only_b:
         notes.append(f"tasks in one result only: {sorted(only_a | only_b)}")
+    if bool(a.get("llm")) != bool(b.get("llm")):
+        notes.append("only one result has an LLM-track block; its scores are not compared")
+    elif a.get("llm") and b.get("llm"):
+        for key in ("configuration", "steps", "seed"):
+            if a["llm"].get(key) != b["llm"].get(key):
+                notes.append(f"LLM track: different {key}: {a['llm'].get(key)} vs {b['llm'].get(key)}")
+        if a["llm"]["llm"].get("revision") != b["llm"]["llm"].get("revision"):
+            notes.append(f"LLM track: different LMs: {a['llm']['llm']['name']} vs {b['llm']['llm']['name']}")
     return notes
 
 
@@ -217,7 +268,7 @@ COLUMNS = ("A", "B", "A − B", "95% interval", "p", "")
 
 def comparison_table(rows: list[Comparison], labels: Sequence[str]) -> list[Table]:
     tables = []
-    for probe, _, title in PROBES:
+    for probe, _, title in SHOWN:
         selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
         if not any(not r.name.startswith("average_") for r in selected):
             continue
@@ -238,7 +289,7 @@ def comparison_table(rows: list[Comparison], labels: Sequence[str]) -> list[Tabl
 
 def comparison_markdown(rows: list[Comparison], labels: Sequence[str], notes: Sequence[str] = ()) -> str:
     lines = []
-    for probe, _, title in PROBES:
+    for probe, _, title in SHOWN:
         selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
         if not any(not r.name.startswith("average_") for r in selected):
             continue
