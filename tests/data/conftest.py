@@ -5,7 +5,8 @@ It answers the records API (`/api/records/<id>`) and file downloads
 file consumes one queued fault per request: "429", "503", "drop" (the connection closes half way through
 the body), "cut:N" (the connection closes after N bytes of the body), "ignore_range" (answers 200 with
 the whole file), "corrupt" (one byte flipped), "slow" (a pause before answering, to make concurrent
-fetches overlap), "sleep:S" (a pause of S seconds before answering), and any other three-digit status
+fetches overlap), "sleep:S" (a pause of S seconds before answering), "redirect" (a 302 to the same
+resource), "html" (a 200 with an HTML page), and any other three-digit status
 ("520", "408", ...) answered as it is. A 429 carries `retry_after` as its Retry-After header; any other
 status carries `retry_after_5xx` when that is set.
 """
@@ -97,6 +98,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(0.3)
         elif fault is not None and fault.startswith("sleep:"):
             time.sleep(float(fault.partition(":")[2]))
+        elif fault == "redirect":  # to the same resource by another address (as Zenodo does to its CDN)
+            self._send(302, b"", headers={"Location": f"{self.server.fake.url}{self.path}?via=redirect"})
+            return True
+        elif fault == "html":  # a captive portal or proxy page instead of the API's JSON
+            self._send(200, b"<html><body>Please log in</body></html>", "text/html")
+            return True
         elif fault == "429":
             self._send(429, b"slow down", headers={"Retry-After": self.server.fake.retry_after})
             return True

@@ -280,6 +280,23 @@ def main() -> None:  # noqa: C901, PLR0915 (one scenario after another)
             code, _, _ = fetch(argv, Waits())
             return f"exit {code}; Range headers {fake.ranges['train-000000.tar']}; {ready()}"
 
+    @scenario("302 redirect for the listing and for a shard")
+    def _() -> str:
+        with workdir(), running_fake_zenodo() as fake:
+            argv = remote(fake, three_shards())
+            fake.faults["888"] = ["redirect"]
+            fake.faults["train-000000.tar"] = ["redirect"]
+            code, _, _ = fetch(argv, Waits())
+            return f"exit {code}; {fake.hits['file:train-000000.tar']} requests for the shard; {ready()}"
+
+    @scenario("listing answered with an HTML page (a proxy or captive portal)")
+    def _() -> str:
+        with workdir(), running_fake_zenodo() as fake:
+            argv = remote(fake, three_shards())
+            fake.faults["888"] = ["html"]
+            code, out, _ = fetch(argv, Waits())
+            return f"exit {code}; {ready()}; " + excerpt(out, "did not answer with JSON", "a Zenodo server?")
+
     @scenario("server silent 1.5 s before answering, --read-timeout 0.2 / 20")
     def _() -> str:
         with workdir(), running_fake_zenodo() as fake:

@@ -219,3 +219,23 @@ def test_cache_markers_and_locks_get_the_umasks_mode(zenodo_server, tmp_path, sl
     ]
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in written}
     assert set(modes.values()) == {oct(0o664)}, modes
+
+
+# --- more server behaviours of the scenario table --------------------------------------------------
+
+
+def test_redirects_are_followed_for_the_listing_and_a_file(zenodo_server, tmp_path, sleeps):
+    zenodo_server.add(RECORD, {"a.tar": payload(70_000)})
+    zenodo_server.faults[RECORD] = ["redirect"]
+    zenodo_server.faults["a.tar"] = ["redirect"]
+    (placed,) = fetch(zenodo_server, tmp_path, policy(sleeps))
+    assert placed.read_bytes() == payload(70_000) and sleeps == []
+    assert zenodo_server.hits["file:a.tar"] == 2  # the 302, then the file
+
+
+def test_a_listing_that_is_an_html_page_is_named_for_what_it_is(zenodo_server, tmp_path, sleeps):
+    zenodo_server.add(RECORD, {"a.tar": payload(100)})
+    zenodo_server.faults[RECORD] = ["html"]
+    with pytest.raises(DataError, match=r"did not answer with JSON.*a Zenodo server\?"):
+        fetch(zenodo_server, tmp_path, policy(sleeps))
+    assert not (tmp_path / "cache" / RECORD / ".record.json").exists()  # nothing cached from it
