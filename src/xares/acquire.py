@@ -209,9 +209,9 @@ def _download(
             ) from exc
         shards = _split_shards(config)
         logger.warning(
-            "%s: Zenodo record %s could not be listed, so the %d shards placed by hand in %s are used "
-            "without checking their md5s. To check them later, delete %s and run stage 0 with the server "
-            "reachable.",
+            "%s: Zenodo record %s could not be listed, so the %d shards already in %s (placed by hand, "
+            "or left by an earlier fetch) are used without checking their md5s. To check them later, "
+            "delete %s and run stage 0 with the server reachable.",
             config.name,
             config.zenodo_id,
             len(shards),
