@@ -38,7 +38,7 @@ READY_MARKER = ".audio_tar_ready"
 
 
 def is_acquired(config: TaskConfig) -> bool:
-    """True when the marker lists, for every split the task uses now, shards that are still in place."""
+    """True when the marker lists, for every split the task uses now, shards still in place at their size."""
     try:
         marker = json.loads((config.task_dir / READY_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -50,7 +50,7 @@ def is_acquired(config: TaskConfig) -> bool:
         needed = _split_shards(config)
     except DataError:
         return False
-    return all(p.name in listed for p in needed)
+    return all(p.name in listed and listed[p.name] == p.stat().st_size for p in needed)
 
 
 def _split_shards(config: TaskConfig) -> list[Path]:

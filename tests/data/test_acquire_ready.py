@@ -86,6 +86,12 @@ def test_a_marker_that_no_longer_matches_the_patterns_is_not_trusted(zenodo_serv
 
     config.test_split = "test"
     assert is_acquired(config)
+    (config.task_dir / "test-000000.tar").unlink()
+    (config.task_dir / "test-000000.tar").write_bytes(b"another file")  # replaced by hand
+    assert not is_acquired(config)
+    acquire(config, base_url=zenodo_server.url)  # placed again from the cache, no download
+    assert (config.task_dir / "test-000000.tar").read_bytes() == files["test-000000.tar"]
+    assert is_acquired(config)
     (config.task_dir / "valid-000000.tar").unlink()  # a shard deleted by hand
     assert not is_acquired(config)
     acquire(config, base_url=zenodo_server.url)  # placed again from the cache, no download
