@@ -56,7 +56,9 @@ def binary_average_precision(positive: np.ndarray, scores: np.ndarray) -> float:
         scores = scores.astype(np.float64)
     if not np.all(np.isfinite(scores)):
         raise ValueError("average precision needs finite scores; got NaN or infinity")
-    order = np.argsort(scores, kind="stable")[::-1]
+    # Any descending order will do: tied scores form one threshold, and the positives counted up to a
+    # threshold do not depend on how its ties are ordered (sums of 0/1 in float64 are exact).
+    order = np.argsort(scores)[::-1]
     ranked = scores[order]
     hits = (np.asarray(positive)[order] == 1).astype(np.float64)
     ends = np.concatenate([np.flatnonzero(np.diff(ranked)), [hits.size - 1]])
