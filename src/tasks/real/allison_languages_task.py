@@ -1,8 +1,10 @@
-"""Real recordings: English or Spanish spoken by the same speaker (Allison's Asterisk prompts).
+"""Real recordings: English or Spanish prompts by the same speaker (Allison), language and session.
 
-Source: Debian packages asterisk-core-sounds-en-wav and -es-wav 1.6.1-1 (CC-BY-SA-3.0). One speaker
-on both sides, so the label is the language, not the voice; prompt names disjoint across splits.
-See xares.data.real.allison_languages for the design. Chance ~0.5.
+Source: Debian packages asterisk-core-sounds-en-wav and -es-wav 1.6.1-1 (CC-BY-SA-3.0). One voice on
+both sides, but the two languages come from two recording sessions whose noise floors alone tell
+them apart (0.94 from the pauses' spectrum): a score here is language identification or session
+recognition, and the task cannot say which. Prompt names disjoint across splits. See
+xares.data.real.allison_languages for the design. Chance 0.52 (107 of 206 test clips are English).
 """
 
 from xares.data.real.allison_languages import LANGUAGES, generate
@@ -19,7 +21,7 @@ def language_label(meta: dict) -> int:
 def allison_languages_config(encoder) -> TaskConfig:
     return TaskConfig(
         name="real_allison_languages",
-        formal_name="Real Language, one speaker (Allison en/es)",
+        formal_name="Real en/es Prompts, one speaker (language + session)",
         domain="speech",
         encoder=encoder,
         generator=generate,
