@@ -671,3 +671,13 @@ def test_cli_refuses_a_size_that_is_not_one(capsys) -> None:
             ["pack", "a", "--labels", "l.csv", "--out", "o", "--max-shard-size", "big"]
         )
     assert "'big' is not a size (bytes, or e.g. 512M, 2G)" in capsys.readouterr().err
+
+
+def test_cli_ignore_unlisted(tmp_path: Path, capsys) -> None:
+    rows = make_folder(tmp_path, 6)
+    labels = write_csv(tmp_path / "labels.csv", rows[:4])
+    argv = ["pack", str(tmp_path / "audio"), "--labels", str(labels), "--out", str(tmp_path / "env" / "p")]
+    assert cli.main(argv) == 1
+    assert "audio file without a row" in capsys.readouterr().err
+    assert cli.main([*argv, "--ignore-unlisted", "--write-task", str(tmp_path / "p_task.py")]) == 0
+    assert "✓ train: 2 clips" in capsys.readouterr().err
