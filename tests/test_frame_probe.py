@@ -466,3 +466,46 @@ def test_per_clip_data_reproduces_the_scores_and_pairs_two_encoders():
         assert low <= result.mlp_score <= high
     test = stats.paired_test(clips["good"], clips["noise"], "mlp_score", resamples=300)
     assert test.shared_clips == 40 and test.difference > 0.3 and test.p_value < 0.05
+
+
+def test_protocol_xares_0_1_3_averages_the_frame_loss_over_the_batch_padding():
+    """Upstream pads each batch to its longest clip with zero frames labelled inactive and averages the
+    loss over all of it: the same number as the materialised padded batch, without materialising it."""
+    from xares.probes.frame import LinearHead, loss_over_padding
+
+    torch.manual_seed(0)
+    head = LinearHead(4, 3)
+    pos_weight = torch.tensor(10.0)
+    clips = [torch.randn(5, 4), torch.randn(2, 4)]
+    labels = [torch.randint(0, 2, (5, 3)).float(), torch.randint(0, 2, (2, 3)).float()]
+    padded = torch.zeros(2, 5, 4)
+    padded_labels = torch.zeros(2, 5, 3)
+    for i, (clip, label) in enumerate(zip(clips, labels, strict=True)):
+        padded[i, : len(clip)], padded_labels[i, : len(clip)] = clip, label
+    expected = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)(head(padded), padded_labels)
+    summed = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="sum")
+    found = loss_over_padding(summed, head, torch.cat(clips), torch.cat(labels), [5, 2])
+    assert torch.isclose(found, expected, rtol=1e-6)
+
+    # a training split of 2 s and 1.1 s clips, so that batches hold padding: the two losses then differ
+    rng = np.random.default_rng(2)
+    parts = [separable_split(rng, 20), separable_split(rng, 20, seconds=1.1)]
+    mixed = in_memory_split(
+        [np.asarray(p.clip_frames(i), np.float32) for p in parts for i in range(len(p.samples))],
+        [s["meta"] for p in parts for s in p.samples],
+        [s["num_samples"] for p in parts for s in p.samples],
+    )
+    splits = {"train": mixed, "valid": separable_split(rng, 10), "test": separable_split(rng, 12)}
+    results = {
+        protocol: run_frame_probe(
+            frame_config(epochs=3),
+            splits,
+            ProbeContext(seed=0, hop_size_in_ms=10, sampling_rate=RATE, protocol=protocol),
+        )
+        for protocol in ("published", "xares-0.1.3")
+    }
+    published, upstream = results["published"], results["xares-0.1.3"]
+    assert published.mlp_score > 0.5 and upstream.mlp_score > 0.5
+    assert published.folds[0]["valid_score"] != upstream.folds[0]["valid_score"] or (
+        published.metrics != upstream.metrics
+    )

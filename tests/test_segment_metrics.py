@@ -135,6 +135,15 @@ def test_a_clip_shorter_than_one_segment_is_one_segment():
     )
     assert truth.tolist() == [[0, 1]] and pred.tolist() == [[0, 1]]
     assert f1([short_logits], [short_targets], 40, 1.0, "micro") == 1.0
+    # protocol xares-0.1.3: upstream drops such a clip (it gives no row at all)
+    truth, pred = segment_indicators(
+        [short_logits, np.full((30, 2), NEG)],
+        [short_targets, np.zeros((30, 2), dtype=np.float32)],
+        hop_size_in_ms=40,
+        segment_length_in_s=1.0,
+        keep_short_clips=False,
+    )
+    assert truth.tolist() == [[0, 0]] and pred.tolist() == [[0, 0]]
     # a 60-frame clip gives two rows; its last 10 frames are an incomplete window and are dropped
     long_targets = np.zeros((60, 2), dtype=np.float32)
     long_targets[55, 0] = 1

@@ -7,5 +7,6 @@ PROTOCOLS = {
     "training data, k-fold: the next fold)",
     "xares-0.1.3": "the public implementation's own choices where they differ from the documented protocol: "
     "kNN normalises the training matrix per feature dimension; the retrieval loss uses raw dot products, "
-    "a norm regulariser and same-clip negatives; model selection as published",
+    "a norm regulariser and same-clip negatives; the frame loss averages over the batch padding; segment F1 "
+    "drops clips shorter than one segment; model selection as published",
 }

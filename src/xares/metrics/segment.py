@@ -14,8 +14,8 @@ Segment F1 follows the published X-ARES definition, so scores stay comparable:
 
 One choice upstream leaves open: a clip shorter than one window would contribute no row at all, and a
 split of such clips could not be scored. Here such a clip is kept as a single segment (max over all of
-its frames), so every clip always counts at least once. Clips of at least one window are pooled exactly
-as upstream.
+its frames), so every clip always counts at least once; `keep_short_clips=False` drops it, as upstream
+does (protocol xares-0.1.3). Clips of at least one window are pooled exactly as upstream.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -52,15 +52,15 @@ def segment_window(*, hop_size_in_ms: float, segment_length_in_s: float) -> int:
     return max(1, math.ceil(ratio))
 
 
-def pool_segments(frames: np.ndarray, window: int) -> np.ndarray:
+def pool_segments(frames: np.ndarray, window: int, keep_short: bool = True) -> np.ndarray:
     """Max over non-overlapping windows of `window` frames: [T, C] -> [max(1, T // window), C].
 
     The incomplete final window is dropped, as upstream does; a clip shorter than one window becomes one
-    segment (see the module docstring).
+    segment, or none without `keep_short` (see the module docstring).
     """
     count = frames.shape[0] // window
     if count == 0:
-        return frames.max(axis=0, keepdims=True)
+        return frames.max(axis=0, keepdims=True) if keep_short else frames[:0]
     return frames[: count * window].reshape(count, window, frames.shape[1]).max(axis=1)
 
 
@@ -86,12 +86,13 @@ def _pooled(
     targets: Sequence[np.ndarray],
     hop_size_in_ms: float,
     segment_length_in_s: float,
+    keep_short_clips: bool = True,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per clip, the segment x class truth and prediction (bool): targets > 0.5, logits > 0, max-pooled."""
     _check_pairs(outputs, targets)
     window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s)
-    truth = [pool_segments(np.asarray(t) > 0.5, window) for t in targets]
-    predicted = [pool_segments(np.asarray(o) > 0.0, window) for o in outputs]
+    truth = [pool_segments(np.asarray(t) > 0.5, window, keep_short_clips) for t in targets]
+    predicted = [pool_segments(np.asarray(o) > 0.0, window, keep_short_clips) for o in outputs]
     return truth, predicted
 
 
@@ -101,10 +102,11 @@ def segment_indicators(
     *,
     hop_size_in_ms: float,
     segment_length_in_s: float,
+    keep_short_clips: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The stacked (clip, segment) x class indicator matrices (truth, prediction) that F1 is taken on."""
     truth, predicted = _pooled(
-        frame_logits_per_clip, frame_targets_per_clip, hop_size_in_ms, segment_length_in_s
+        frame_logits_per_clip, frame_targets_per_clip, hop_size_in_ms, segment_length_in_s, keep_short_clips
     )
     return np.concatenate(truth).astype(np.int8), np.concatenate(predicted).astype(np.int8)
 
@@ -116,6 +118,7 @@ def segment_f1(
     hop_size_in_ms: float,
     segment_length_in_s: float,
     average: Average,
+    keep_short_clips: bool = True,
 ) -> float:
     """Segment-based F1 of frame logits [T_i, C] against 0/1 frame targets [T_i, C], clip by clip.
 
@@ -130,6 +133,7 @@ def segment_f1(
         frame_targets_per_clip,
         hop_size_in_ms=hop_size_in_ms,
         segment_length_in_s=segment_length_in_s,
+        keep_short_clips=keep_short_clips,
     )
     truth, predicted = truth.astype(bool), predicted.astype(bool)
     tp, fp, fn = (truth & predicted).sum(0), (~truth & predicted).sum(0), (truth & ~predicted).sum(0)
@@ -168,13 +172,14 @@ def segment_counts(
     *,
     hop_size_in_ms: float,
     segment_length_in_s: float,
+    keep_short_clips: bool = True,
 ) -> Arrays:
     """Per clip and class, the segment-level (true positives, false positives, false negatives):
     counts [N, C, 3]. Summed over clips they give segment F1 exactly, macro or micro."""
     counts = [
         np.stack([(truth & predicted).sum(0), (~truth & predicted).sum(0), (truth & ~predicted).sum(0)], -1)
         for truth, predicted in zip(
-            *_pooled(outputs, targets, hop_size_in_ms, segment_length_in_s), strict=True
+            *_pooled(outputs, targets, hop_size_in_ms, segment_length_in_s, keep_short_clips), strict=True
         )
     ]
     return {"counts": np.stack(counts).astype(np.int32)}
@@ -201,7 +206,7 @@ def weighted_segment_f1(arrays: Arrays, weights: np.ndarray, average: Average) -
 F1_MACRO = Kind("f1_macro", partial(weighted_segment_f1, average="macro"))  # counts [S, N, C, 3] int
 F1_MICRO = Kind("f1_micro", partial(weighted_segment_f1, average="micro"))
 
-METRICS = (  # both take hop_size_in_ms and segment_length_in_s
+METRICS = (  # both take hop_size_in_ms and segment_length_in_s (and keep_short_clips)
     Metric("segmentf1_macro", segment_f1_macro, kind=F1_MACRO, record=segment_counts),
     Metric("segmentf1_micro", segment_f1_micro, kind=F1_MICRO, record=segment_counts),
 )
@@ -209,7 +214,7 @@ KINDS = (F1_MACRO, F1_MICRO)
 
 
 def frame_scores(
-    outputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], *, metric: str, **segment_args: float
+    outputs: Sequence[np.ndarray], targets: Sequence[np.ndarray], *, metric: str, **segment_args: Any
 ) -> dict[str, tuple[str, Arrays]]:
     """The per-clip scores of a frame task: both segment F1 averages from one set of counts (segment_args:
     hop_size_in_ms, segment_length_in_s), and the headline ("mlp_score") when it is one of them (another

@@ -26,6 +26,8 @@ exactly padding the batch and masking the padding out of the loss, without mater
 Upstream padded and averaged over the padding too, which trains on zero-embedding frames labelled
 "nothing" and weights every clip in a batch by the length of the batch's longest clip; with DESED's
 equal-length clips the two agree, with MAESTRO's pieces of very different lengths they do not.
+`--protocol xares-0.1.3` trains with upstream's loss (`loss_over_padding`) and scores segment F1 without
+clips shorter than one segment, as upstream does.
 
 Frames stay where the store keeps them: each clip is a view into its split's memmap, read (from the
 page cache after the first epoch) and converted to float32 one batch at a time. Targets are held in
@@ -218,6 +220,8 @@ class FrameProbeSettings:
     batch_size: int
     seed: int
     pos_weight: float | list[float] | None = None
+    # protocol xares-0.1.3: the loss also averages over the batch padding (zero frames, labelled inactive)
+    loss_over_padding: bool = False
 
 
 @dataclass
@@ -331,6 +335,23 @@ def _pos_weight(value: Any, num_classes: int) -> torch.Tensor | None:
     return weight
 
 
+def loss_over_padding(
+    summed_loss: torch.nn.Module,
+    head: torch.nn.Module,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    lengths: list[int],
+) -> torch.Tensor:
+    """Upstream's frame loss (protocol xares-0.1.3): the mean over the batch padded to its longest clip,
+    the padding being zero frames labelled inactive. `features`/`labels` hold the real frames back to back;
+    the padding's loss is one zero frame's, counted once per padded frame, so nothing is materialised."""
+    padding = max(lengths) * len(lengths) - sum(lengths)
+    blank = summed_loss(head(torch.zeros_like(features[:1])), torch.zeros_like(labels[:1]))
+    return (summed_loss(head(features), labels) + padding * blank) / (
+        labels.shape[1] * (sum(lengths) + padding)
+    )
+
+
 def train_frame_probe(
     train: FrameClips,
     valid: FrameClips | None,
@@ -349,6 +370,7 @@ def train_frame_probe(
     """
     first = train.frames[0]  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, output_dim))
+    summed_loss = torch.nn.BCEWithLogitsLoss(pos_weight=loss_fn.pos_weight, reduction="sum")
 
     def build() -> torch.nn.Module:
         head = LinearHead(first.shape[-1], output_dim)
@@ -363,7 +385,11 @@ def train_frame_probe(
             features = stack_frames([train.frames[i] for i in index])
             labels = torch.from_numpy(np.concatenate([train_targets[i] for i in index]))
             optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(head(features), labels)  # mean over the batch's real frames and classes
+            if settings.loss_over_padding:
+                lengths = [train.frames[i].shape[0] for i in index]
+                loss = loss_over_padding(summed_loss, head, features, labels, lengths)
+            else:
+                loss = loss_fn(head(features), labels)  # mean over the batch's real frames and classes
             loss.backward()
             optimiser.step()
 
@@ -398,14 +424,12 @@ def train_frame_probe(
 
 
 # ----- the probe --------------------------------------------------------------------------------------
-def _task_metric(metric: Metric, *, hop_size_in_ms: float, segment_length_in_s: float) -> Evaluate:
+def _task_metric(metric: Metric, **segment_args: Any) -> Evaluate:
     """The task metric on per-clip frames: segment F1 with its arguments, any other on all frames."""
     if metric.name.startswith("segmentf1"):
 
         def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
-            return metric.compute(
-                outputs, targets, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length_in_s
-            )
+            return metric.compute(outputs, targets, **segment_args)
 
     else:
 
@@ -416,17 +440,11 @@ def _task_metric(metric: Metric, *, hop_size_in_ms: float, segment_length_in_s: 
 
 
 def secondary_metrics(
-    outputs: list[np.ndarray], targets: list[np.ndarray], *, hop_size_in_ms: float, segment_length_in_s: float
+    outputs: list[np.ndarray], targets: list[np.ndarray], **segment_args: Any
 ) -> dict[str, float]:
     """Segment F1 both ways and frame-level mAP, whatever the task's headline metric is."""
     scores = {
-        f"segmentf1_{average}": segment_f1(
-            outputs,
-            targets,
-            hop_size_in_ms=hop_size_in_ms,
-            segment_length_in_s=segment_length_in_s,
-            average=average,
-        )
+        f"segmentf1_{average}": segment_f1(outputs, targets, **segment_args, average=average)
         for average in ("macro", "micro")
     }
     frame_map = frame_average_precision(outputs, targets)
@@ -451,16 +469,24 @@ def run_frame_probe(
         raise TaskConfigError(
             f"task {config.name!r}: hop_size_in_ms must be positive, got {hop_size_in_ms!r}."
         )
-    segment_length = float(config.metric_args.get("segment_length_in_s") or DEFAULT_SEGMENT_LENGTH_IN_S)
-    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length)
+    as_published = context.protocol == "xares-0.1.3"  # the public implementation's own choices
+    segment = {
+        "hop_size_in_ms": hop_size_in_ms,
+        "segment_length_in_s": float(
+            config.metric_args.get("segment_length_in_s") or DEFAULT_SEGMENT_LENGTH_IN_S
+        ),
+        "keep_short_clips": not as_published,
+    }
+    window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment["segment_length_in_s"])
     metric = get_metric(config.metric)
-    evaluate = _task_metric(metric, hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment_length)
+    evaluate = _task_metric(metric, **segment)
     settings = FrameProbeSettings(
         epochs=config.epochs,
         learning_rate=config.learning_rate,
         batch_size=config.batch_size_train,
         seed=context.seed,
         pos_weight=config.metric_args.get("pos_weight"),
+        loss_over_padding=as_published,
     )
     _pos_weight(settings.pos_weight, int(config.output_dim))  # refuse a bad value before any work
 
@@ -499,21 +525,13 @@ def run_frame_probe(
             )
             if outcome.layer_weights is not None:
                 fold["layer_weights"] = outcome.layer_weights
-            fold.update(
-                secondary_metrics(
-                    outcome.test_outputs,
-                    test.targets,
-                    hop_size_in_ms=hop_size_in_ms,
-                    segment_length_in_s=segment_length,
-                )
-            )
+            fold.update(secondary_metrics(outcome.test_outputs, test.targets, **segment))
             fold["per_clip"] = frame_record(
                 clip_keys(splits[test_split].samples),
                 outcome.test_outputs,
                 test.targets,
                 metric=config.metric,
-                hop_size_in_ms=hop_size_in_ms,
-                segment_length_in_s=segment_length,
+                **segment,
             )
             fold["per_clip"].class_names = list(config.class_names) if config.class_names else None
         folds.append(fold)
