@@ -11,7 +11,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import pytest
-import torch
+from tiny_llm import tiny_llm
 
 from xares import stats
 from xares.errors import DataError, LabelError, TaskConfigError
@@ -232,41 +232,11 @@ def test_asr_probe_refuses_bad_transcripts_and_options(synthetic_splits):
 
 
 # ----- the public protocol with a tiny local LM -------------------------------------------------------
-def tiny_llm(directory: Path) -> Path:
-    """A randomly initialised two-layer Qwen2 with a word-level tokenizer, saved like a hub checkpoint."""
-    tokenizers = pytest.importorskip("tokenizers")
-    transformers = pytest.importorskip("transformers")
-    specials = ["<|endoftext|>", "<|vision_end|>", "[UNK]"]
-    vocab = {token: i for i, token in enumerate(specials + sorted(w.upper() for w in WORDS))}
-    tokenizer = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
-    tokenizer.decoder = tokenizers.decoders.WordPiece()  # joins words with spaces
-    transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        eos_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-        unk_token="[UNK]",
-        additional_special_tokens=["<|vision_end|>"],
-    ).save_pretrained(directory)
-    torch.manual_seed(0)
-    config = transformers.Qwen2Config(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-    )
-    transformers.Qwen2ForCausalLM(config).save_pretrained(directory)
-    return directory
-
-
 def test_llm_decoder_trains_the_adapter_and_generates(synthetic_splits, tmp_path):
     pytest.importorskip("transformers")
     from xares.probes.asr import LlmDecoder, LlmSettings, SwiGLUAdapter, load_llm
 
-    llm = str(tiny_llm(tmp_path / "tiny-qwen"))
+    llm = str(tiny_llm(tmp_path / "tiny-qwen", WORDS))
     small = {name: embeddings(*_head(data, 8)) for name, data in synthetic_splits.items()}
     config = asr_task(
         epochs=1, batch_size_train=4, metric_args={"decoder": "qwen", "llm": llm, "max_new_tokens": 8}

@@ -432,11 +432,12 @@ def load_llm(name: str, device: str) -> tuple[Any, Any]:
 def _missing_llm(name: str, why: str) -> str:
     return (
         f"the published ASR protocol needs the frozen language model {name!r}, and {why}. To run it: "
-        f"`pip install 'xares[hf]'`, then download the weights once, e.g. `hf download {DEFAULT_LLM}` "
-        f"(into the Hugging Face cache) or `hf download {DEFAULT_LLM} --local-dir DIR` and set "
-        "metric_args['llm'] to DIR. Or choose the offline CTC head explicitly with `--asr-decoder ctc` "
-        "(xares.evaluate(..., asr_decoder='ctc')): results.json records it and every view marks the task "
-        "as not the published protocol."
+        f"`pip install 'xares[hf]'`, then download the weights once: `hf download {DEFAULT_LLM}` (into "
+        f"the Hugging Face cache), or `hf download {DEFAULT_LLM} --local-dir {DEFAULT_LLM}` in the working "
+        "directory (where upstream keeps it), or into any DIR and set metric_args['llm'] to DIR. Or "
+        "choose the offline CTC head explicitly with `--asr-decoder ctc` (xares.evaluate(..., "
+        "asr_decoder='ctc')): results.json records it and every view marks the task as not the "
+        "published protocol."
     )
 
 
