@@ -184,15 +184,16 @@ config = load_task_config(sys.argv[2], encoder, env_root=sys.argv[3])
 task = XaresTask(config, options=RunOptions())
 splits = {s: load_split(task.split_dir(s), task.store_key(s)) for s in config.data_splits()}
 imports = time.perf_counter() - started
-times = []
+times, cpu = [], []
 for _ in range(int(sys.argv[4])):
     context = ProbeContext(seed=config.seed, hop_size_in_ms=float(encoder.hop_size_in_ms),
                            sampling_rate=float(encoder.sampling_rate), protocol="published")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with single_thread():
         result = get_probe("frame")(config, splits, context)
     times.append(time.perf_counter() - started)
-print(json.dumps({"setup": imports, "times": times, "score": result.mlp_score}))
+    cpu.append(time.process_time() - cpu_started)
+print(json.dumps({"setup": imports, "times": times, "cpu": cpu, "score": result.mlp_score}))
 """
 
 BOOTSTRAP_CODE = """
@@ -246,7 +247,9 @@ def main() -> None:
     parser.add_argument("--encoder", default=str(ROOT / "example/mel/mel_encoder.py"))
     parser.add_argument("--data-script", default=str(DATA_SCRIPT))
     parser.add_argument("--bootstrap", type=int, default=1000, help="resamples of the interval timing")
+    parser.add_argument("--json", default=None, help="also write every figure to this JSON file")
     args = parser.parse_args()
+    summary: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()}
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -271,6 +274,7 @@ def main() -> None:
         extra = wall - torch_wall
         met = name == "import torch" or extra <= STARTUP_TARGET
         verdicts.append(met)
+        summary.setdefault("startup", {})[name] = {"runs": [vars(r) for r in rows], "wall": wall, "cpu": cpu}
         over = "" if name == "import torch" else f", +{extra:.2f} s"
         print(
             f"  {name:<28} {wall:5.2f} s (CPU {cpu:4.2f} s){over}"
@@ -313,6 +317,14 @@ def main() -> None:
         ratio = f"{ratio_low:.1f}x" if low == high else f"{ratio_low:.1f}-{ratio_high:.1f}x"
         met = ratio_low >= TARGETS[mode]
         verdicts.append(met)
+        summary.setdefault("processes", {})[mode] = {
+            "runs": [vars(r) for r in runs],
+            "median": vars(ours),
+            "public": PUBLIC[mode],
+            "ratio": [ratio_low, ratio_high],
+            "target": TARGETS[mode],
+            "timers": {k: statistics.median(r.get(k, 0.0) for r in timers[mode]) for k in timers[mode][0]},
+        }
         print(
             f"{mode:<28} {ours.wall:>9.2f} s {ours.cpu:>5.2f} s {ours.rss_mb:>6.0f} MB | {public:>11} s "
             f"{ratio:>11} >= {TARGETS[mode]:g}x {'met' if met else 'NOT met'}"
@@ -334,6 +346,8 @@ def main() -> None:
     shared = 1.0 / (1.0 / limits["forward_rate"] + 1.0 / limits["decode_rate"])
     share = stage_rate / shared
     verdicts.append(share >= SHARED_CORES_TARGET)
+    summary["encode"] = {**limits, "stage_rate": stage_rate, "shared_limit": shared, "share": share}
+    summary["encode"]["load"] = os.getloadavg()[0]
     print()
     print(
         f"encode stage against its limits ({limits['audio_seconds'] / 3600:.2f} h, "
@@ -354,15 +368,18 @@ def main() -> None:
         FRAME_PROBE_CODE, args.encoder, str(ROOT / "src/tasks/desed_task.py"), str(env_root), "3"
     )
     times = ", ".join(f"{t:.2f}" for t in frame["times"][1:])
+    cpus = ", ".join(f"{t:.2f}" for t in frame["cpu"])
+    summary["frame_probe"] = {**frame, "load": load}
     print()
     print(
         "frame probe alone (DESED, 120 train / 60 test clips of 10 s, 10 epochs), fresh process, "
         f"load {load:.2f}:"
         f"\n  first call {frame['times'][0]:.2f} s (lazy imports included), then {times} s; "
-        f"segment F1 {frame['score']:.3f}"
+        f"segment F1 {frame['score']:.3f}; CPU {cpus} s"
     )
     load = os.getloadavg()[0]
     boot = python_json(BOOTSTRAP_CODE, str(workdir / "warm.json"), str(args.bootstrap))
+    summary["intervals"] = {**boot, "load": load, "resamples": args.bootstrap}
     print(
         f"bootstrap intervals and per-class scores alone (add_statistics, {boot['tasks']} tasks x "
         f"{args.bootstrap} resamples), load {load:.2f}: first call {boot['first']:.2f} s (lazy imports "
@@ -370,6 +387,9 @@ def main() -> None:
     )
     print()
     print("all targets met" if all(verdicts) else "some targets NOT met (see above; check the load average)")
+    if args.json:
+        summary["all_targets_met"] = all(verdicts)
+        Path(args.json).write_text(json.dumps(summary, indent=1))
 
 
 if __name__ == "__main__":
