@@ -1,8 +1,8 @@
 """The real-recording suite: class rules and deterministic builds.
 
-The builds from the real Debian packages need a ~160 MB download; they run only when the package is
-already in the cache ($XARES_DEBIAN_CACHE, default env/.downloads/debian) or XARES_REAL_SUITE=1 asks
-for the download.
+The builds from the real Debian packages (228 MB in all) run only when the packages are already in
+the cache ($XARES_DEBIAN_CACHE, default env/.downloads/debian) or XARES_REAL_SUITE=1 asks for the
+download.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.data.test_debian import make_deb
 from xares.data.debian import fetch_package
-from xares.data.real.packages import TUXPAINT_STAMPS
+from xares.data.real.packages import ASTERISK_EN, ASTERISK_EN_WAV, ASTERISK_ES_WAV, FREEPATS, TUXPAINT_STAMPS
 from xares.data.real.stamp_sounds import build, stamp_class
 from xares.data.shards import iter_shard
 
@@ -56,20 +56,55 @@ def test_stamp_build_on_a_small_package(tmp_path: Path) -> None:
     assert sorted(labels) == ["bird"] * 6 + ["object"]
 
 
-real = pytest.mark.skipif(
-    not (CACHE / TUXPAINT_STAMPS.file_name).is_file() and os.environ.get("XARES_REAL_SUITE") != "1",
-    reason="SKIPPED: the real tuxpaint-stamps-default package (160 MB) is not cached in "
-    f"{CACHE}; set XARES_REAL_SUITE=1 to download it and run this test",
+def _cached_or_asked(*packages) -> pytest.MarkDecorator:
+    missing = [p for p in packages if not (CACHE / p.file_name).is_file()]
+    return pytest.mark.skipif(
+        bool(missing) and os.environ.get("XARES_REAL_SUITE") != "1",
+        reason=f"SKIPPED: the real package(s) {', '.join(p.name for p in missing)} are not cached in "
+        f"{CACHE} (set XARES_DEBIAN_CACHE to a cache that holds them); set XARES_REAL_SUITE=1 to "
+        "download them and run this test",
+    )
+
+
+def _stamps(out: Path) -> None:
+    build(fetch_package(TUXPAINT_STAMPS, CACHE), out)
+
+
+def _languages(out: Path) -> None:
+    from xares.data.real.allison_languages import build as build_languages
+
+    debs = {"en": fetch_package(ASTERISK_EN_WAV, CACHE), "es": fetch_package(ASTERISK_ES_WAV, CACHE)}
+    build_languages(debs, out)
+
+
+def _asr(out: Path) -> None:
+    from xares.data.real.allison_asr import build as build_asr
+
+    build_asr(fetch_package(ASTERISK_EN_WAV, CACHE), fetch_package(ASTERISK_EN, CACHE), out)
+
+
+def _instruments(out: Path) -> None:
+    from xares.data.real.freepats import build as build_freepats
+
+    build_freepats(fetch_package(FREEPATS, CACHE), out)
+
+
+@pytest.mark.parametrize(
+    ("builder", "shards"),
+    [
+        pytest.param(_stamps, 5, marks=_cached_or_asked(TUXPAINT_STAMPS), id="stamp_sounds"),
+        pytest.param(
+            _languages, 3, marks=_cached_or_asked(ASTERISK_EN_WAV, ASTERISK_ES_WAV), id="allison_languages"
+        ),
+        pytest.param(_asr, 3, marks=_cached_or_asked(ASTERISK_EN_WAV, ASTERISK_EN), id="allison_asr"),
+        pytest.param(_instruments, 5, marks=_cached_or_asked(FREEPATS), id="freepats"),
+    ],
 )
-
-
-@real
-def test_real_stamp_sounds_build_twice_identical(tmp_path: Path) -> None:
-    deb = fetch_package(TUXPAINT_STAMPS, CACHE)
-    build(deb, tmp_path / "a")
-    build(deb, tmp_path / "b")
+def test_real_package_builds_twice_identical(builder, shards: int, tmp_path: Path) -> None:
+    builder(tmp_path / "a")
+    builder(tmp_path / "b")
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
-    assert len(_digests(tmp_path / "a")) == 5
+    assert len(_digests(tmp_path / "a")) == shards
 
 
 def test_allison_prompt_and_translation_share_a_split(tmp_path: Path) -> None:
@@ -187,7 +222,6 @@ def test_fetch_print_urls_lists_the_debian_packages_of_each_real_task(
 ) -> None:
     from xares import cli
     from xares.data.debian import MIRROR_ENV
-    from xares.data.real.packages import ASTERISK_EN, ASTERISK_EN_WAV, ASTERISK_ES_WAV, FREEPATS
 
     monkeypatch.setenv(MIRROR_ENV, "http://unused.example/debian")  # restored after the test
     tasks = sorted(str(p) for p in Path("src/tasks/real").glob("*_task.py"))
