@@ -155,9 +155,14 @@ def write_tiny_random(folder: Path, *, seed: int = 0, hidden_size: int = 64, lay
         num_key_value_heads=2,
         max_position_embeddings=2048,
         eos_token_id=vocab["<|endoftext|>"],
-        pad_token_id=vocab["<|endoftext|>"],
+        # no pad_token_id: it would make the end token the embedding's padding_idx, a zero row, and
+        # with tied embeddings its logit could never rise (the model would never learn to stop)
         bos_token_id=vocab["<|endoftext|>"],
         tie_word_embeddings=True,
+        # A trained LM's output embeddings are large enough for confident next tokens; random ones at
+        # the usual 0.02 give near-uniform logits, and LoRA (which leaves the tied embeddings and the
+        # final norm frozen) cannot scale them up, so the stand-in never learns to stop. 0.25 can.
+        initializer_range=0.25,
     )
     torch.manual_seed(seed)
     model = transformers.LlamaForCausalLM(config)

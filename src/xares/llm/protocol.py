@@ -96,7 +96,7 @@ OFFLINE_CHANGES: dict[str, Any] = {
     "max_steps": 300,
     "batch_size": 8,
     "gradient_accumulation_steps": 1,
-    "learning_rate": 1e-3,
+    "learning_rate": 3e-3,
     "warmup_steps": 30,
     "max_new_tokens": 32,
 }
