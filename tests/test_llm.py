@@ -248,3 +248,42 @@ def test_compare_pairs_the_llm_scores_clip_by_clip(toy):
     assert [r.name for r in llm] == ["toy"] and llm[0].reported_a == 1.0
     assert llm[0].test is not None and llm[0].significant
     assert "LLM track" in comparison_markdown(rows, labels, notes)
+
+
+def test_the_stand_in_lm_learns_class_words_from_stored_frames():
+    """Training really trains: four separable classes of stored frames, answered as words."""
+    import torch
+
+    from xares.llm.lm import load_language_model
+    from xares.llm.model import AudioLlm
+    from xares.llm.train import train_llm
+
+    rng = np.random.default_rng(0)
+    names = ["dog", "cat", "bird", "fish"]
+    labels = rng.integers(0, 4, 240)
+    lengths = rng.integers(5, 12, len(labels))
+    frames = [rng.normal(size=(n, 16)).astype(np.float32) for n in lengths]
+    for clip, label in zip(frames, labels, strict=True):
+        clip[:, label] += 3.0
+    split = SplitEmbeddings(
+        frames=np.concatenate(frames),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        pooled=np.zeros((len(labels), 16), np.float32),
+        samples=[{"key": str(i)} for i in range(len(labels))],
+        manifest={},
+    )
+    task = TaskData("t", "Classify.", 1.0, [split], [(0, i, names[k]) for i, k in enumerate(labels)])
+    lm = load_language_model("tiny-random")
+    torch.manual_seed(42)
+    model = AudioLlm(lm.model, lm.tokenizer, 16, offline_settings().lora)
+    report = train_llm(
+        model, [task], offline_settings().replace(max_steps=120, warmup_steps=12), hop_size_in_ms=40
+    )
+    assert report.losses[-1] < 0.2 * report.losses[0]
+    answers = model.generate(
+        [split.clip_frames(i) for i in range(40)],
+        [model.prompt_ids("Classify.")] * 40,
+        max_new_tokens=8,
+        repetition_penalty=1.05,
+    )
+    assert np.mean([a == names[k] for a, k in zip(answers, labels[:40], strict=True)]) > 0.9
