@@ -47,6 +47,7 @@ ENTRY_POINTS = {
     "import xares.run": ["-c", "import xares.run"],
     "import xares.scheduler.unit (a worker)": ["-c", "import xares.scheduler.unit"],
     "python -m xares.run --help": ["-m", "xares.run", "--help"],
+    "import xares.cli (the xares command)": ["-c", "import xares.cli"],
 }
 
 
