@@ -222,6 +222,9 @@ def test_the_report_views_show_the_llm_block_beside_the_probes(toy):
     markdown = render([document], "markdown")
     assert "LLM track (generated text)" in markdown and "| toy | Accuracy |" in markdown
     assert "stand-in for HuggingFaceTB/SmolLM2-135M" in markdown
+    page = render([document], "html", resamples=0)
+    assert "<h2>LLM track (generated text)</h2>" in page and "<td>toy</td><td>Accuracy</td>" in page
+    assert "stand-in for HuggingFaceTB/SmolLM2-135M" in page
 
 
 def test_compare_pairs_the_llm_scores_clip_by_clip(toy):
@@ -248,6 +251,9 @@ def test_compare_pairs_the_llm_scores_clip_by_clip(toy):
     assert [r.name for r in llm] == ["toy"] and llm[0].reported_a == 1.0
     assert llm[0].test is not None and llm[0].significant
     assert "LLM track" in comparison_markdown(rows, labels, notes)
+    from xares.report.html import comparison_html
+
+    assert "<h3>LLM track</h3>" in comparison_html([good, bad], resamples=200)
 
 
 def test_the_stand_in_lm_learns_class_words_from_stored_frames():

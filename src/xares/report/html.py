@@ -3,8 +3,8 @@ script and no link outside the file, so it opens offline and can be mailed or ar
 
 Sections: the protocol, the encoders (identity and efficiency), the leaderboards (MLP, kNN) with
 intervals and significance marks, the scores plot, the paired comparison of the first two results,
-and per encoder and task the details: selection, seeds, secondary scores, per-class scores and the
-confusion matrix.
+the LLM track's block of each results file that has one, and per encoder and task the details:
+selection, seeds, secondary scores, per-class scores and the confusion matrix.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from xares.report.leaderboard import (
     row_marks,
     task_label,
 )
+from xares.report.llm import HEADER as LLM_HEADER
+from xares.report.llm import caption as llm_caption
+from xares.report.llm import llm_block
+from xares.report.llm import rows as llm_rows
 from xares.report.plots import confusion_figure, per_class_figure, png_bytes, scores_figure
 
 CSS = """
@@ -124,7 +128,7 @@ def comparison_html(documents: Sequence[dict[str, Any]], resamples: int) -> str:
 
     rows, labels, notes = compare_files(documents[:2], resamples=resamples)
     parts = [f"<p>{_e(labels[0])} (A) against {_e(labels[1])} (B), paired over the test clips both hold.</p>"]
-    for probe, title in (("mlp", "MLP"), ("knn", "kNN")):
+    for probe, title in (("mlp", "MLP"), ("knn", "kNN"), ("llm", "LLM track")):
         selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
         if not any(not r.name.startswith("average_") for r in selected):
             continue
@@ -141,6 +145,22 @@ def comparison_html(documents: Sequence[dict[str, Any]], resamples: int) -> str:
             )
         parts.append("</table>")
     parts += [f'<p class="note">Note: {_e(n)}.</p>' for n in notes]
+    return "\n".join(parts)
+
+
+def llm_html(documents: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
+    """Each document's LLM-track block (generated-text scores), '' when none has one."""
+    parts = []
+    for label, document in zip(labels, documents, strict=True):
+        block = llm_block(document)
+        if block is None:
+            continue
+        parts.append(f'<h3>{_e(label)}</h3><p class="note">{_e(llm_caption(block))}</p><table><tr>')
+        parts.append("".join(f"<th>{_e(name)}</th>" for name in LLM_HEADER) + "</tr>")
+        for row in llm_rows(block):
+            css = ' class="average"' if row[0].startswith("Overall") else ""
+            parts.append(f"<tr{css}>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>")
+        parts.append("</table>")
     return "\n".join(parts)
 
 
@@ -228,7 +248,10 @@ def html_report(
         "<h2>Leaderboard</h2>",
         leaderboard_html(board),
     ]
-    if plots:
+    llm_section = llm_html(documents, labels)
+    if llm_section:
+        body += ["<h2>LLM track (generated text)</h2>", llm_section]
+    if plots and board.sections:  # a file of the LLM track alone has no probe scores to draw
         body += ["<h2>Scores</h2>", _image(png_bytes(scores_figure(board)), "scores of every task")]
     if len(documents) >= 2:
         body += ["<h2>Paired comparison</h2>", comparison_html(documents, resamples)]
