@@ -3,7 +3,7 @@
 Source: Debian package freepats 20060219-4 (GPL-2+ with font exception), the recorded samples of the
 9 GM families with >= 4 instruments; 5 folds, instruments disjoint across folds, so every test note
 is of an instrument the probe never heard. See xares.data.real.freepats for the class list and the
-folds. Chance: the share of the largest class over all folds (reed).
+folds. Chance: the share of the largest class over all folds (guitar, 63 of 343 notes: 0.184).
 """
 
 from xares.data.real.freepats import CLASSES, FOLDS, generate
