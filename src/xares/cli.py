@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from xares.run import add_run_arguments, configure_logging, run_benchmark
+from xares.run import add_run_arguments, configure_logging, positive_seconds, run_benchmark, seconds
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
@@ -233,25 +233,6 @@ def _write_download_rows(rows: list[dict], no_download: list[dict], fmt: str) ->
     writer.writerows(rows)
 
 
-def _seconds(text: str) -> float:
-    """argparse type: a finite number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0."""
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a timeout must be more than 0 seconds")
-    return value
-
-
 def _shard_bytes(text: str) -> int:
     """'512M', '1G', '300000': bytes, K/M/G meaning powers of 1024 (an optional trailing 'B' or 'iB')."""
     number = text.strip().upper().removesuffix("IB").removesuffix("B")
@@ -366,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument(
         "--max-retry-after",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="longest wait a server may ask for with Retry-After before X-ARES gives up and says so "
@@ -374,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument(
         "--read-timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="longest silence of a server in the middle of an answer before the try counts as failed "

@@ -108,6 +108,29 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="base URL of the Zenodo server (default https://zenodo.org, or $XARES_ZENODO_URL)",
     )
     parser.add_argument(
+        "--debian-mirror",
+        type=debian_mirror_url,
+        default=None,
+        metavar="URL",
+        help="Debian mirror for the real suite's packages (default deb.debian.org, or $XARES_DEBIAN_MIRROR)",
+    )
+    parser.add_argument(
+        "--max-retry-after",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="longest wait a download server may ask for with Retry-After before X-ARES gives up and says "
+        "so (default 3600, or $XARES_MAX_RETRY_AFTER_S)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="longest silence of a download server in the middle of an answer before the try counts as "
+        "failed (default 60, or $XARES_READ_TIMEOUT_S)",
+    )
+    parser.add_argument(
         "--skip-check",
         action="store_true",
         help="do not run check_audio_encoder before encoding (not recommended)",
@@ -237,6 +260,52 @@ def configure_logging(verbosity: int) -> None:
     )
 
 
+def seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    value = seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a timeout must be more than 0 seconds")
+    return value
+
+
+def _download_settings_to_environment(args: argparse.Namespace) -> None:
+    """The download options as the environment variables stage 0 reads, so that every worker and
+    cluster job started from here (which inherit the environment) downloads the same way."""
+    import os
+
+    from xares.data.debian import MIRROR_ENV
+    from xares.data.zenodo import MAX_RETRY_AFTER_ENV, READ_TIMEOUT_ENV
+
+    if args.debian_mirror:
+        os.environ[MIRROR_ENV] = args.debian_mirror
+    if args.max_retry_after is not None:
+        os.environ[MAX_RETRY_AFTER_ENV] = f"{args.max_retry_after:g}"
+    if args.read_timeout is not None:
+        os.environ[READ_TIMEOUT_ENV] = f"{args.read_timeout:g}"
+
+
+def debian_mirror_url(text: str) -> str:
+    """argparse type: an http(s) mirror URL, without its trailing slash."""
+    from xares.data.debian import resolve_mirror
+    from xares.errors import DataError
+
+    try:
+        return resolve_mirror(text)
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> int:
     """Run the benchmark described by parsed arguments; the exit status says whether all tasks succeeded."""
     console = console or Console()
@@ -252,6 +321,7 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
             )
             console.print(f"[green]✓ {result.name}[/green] {scores} ({sum(result.timings.values()):.1f} s)")
 
+    _download_settings_to_environment(args)
     executor = ExecutorOptions(
         kind=args.executor,
         max_attempts=args.max_attempts,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -217,6 +218,39 @@ def test_read_timeout_on_the_command_line(zenodo_server, task, tmp_path, capsys)
     assert "no data for 0.2 s" in out and "--read-timeout" in out, out
     zenodo_server.faults["888"] = ["sleep:1.5"]
     assert cli.main([*argv, "--read-timeout", "20"]) == 0, said(capsys)
+
+
+def test_xares_run_takes_the_download_options_too(zenodo_server, task, tmp_path, monkeypatch, capsys):
+    from xares import run
+    from xares.data.debian import MIRROR_ENV
+    from xares.data.zenodo import MAX_RETRY_AFTER_ENV, READ_TIMEOUT_ENV, RetryPolicy
+
+    for name in (MIRROR_ENV, MAX_RETRY_AFTER_ENV, READ_TIMEOUT_ENV):  # restored after the test
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    zenodo_server.add("888", record_files(tmp_path))
+    zenodo_server.faults["888"] = ["sleep:1.5"] * 5
+    mel = Path(__file__).resolve().parents[2] / "example" / "mel" / "mel_encoder.py"
+    argv = [
+        "--to-stage",
+        "0",
+        "--skip-check",
+        "--zenodo-url",
+        zenodo_server.url,
+        "--read-timeout",
+        "0.2",
+        "--max-retry-after",
+        "7",
+        "--debian-mirror",
+        "http://mirror.example/debian/",
+        str(mel),
+        str(task),
+    ]
+    assert run.main(argv) == 1
+    assert "no data for 0.2 s" in said(capsys)
+    policy = RetryPolicy()  # what every later download of this process, and its workers, use
+    assert (policy.read_timeout_s, policy.max_retry_after_s) == (0.2, 7.0)
+    assert os.environ[MIRROR_ENV] == "http://mirror.example/debian"
 
 
 @pytest.mark.parametrize("bad", ["0", "-3", "soon", "inf"])
