@@ -8,22 +8,14 @@ root=$(pwd)
 work=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$work/before" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 git worktree add --quiet "$work/before" "$BEFORE"
-cpu=$(python - <<'PY'
-import re
-text = open("/proc/cpuinfo").read()
-flags = set(re.search(r"^flags\s*:(.*)$", text, re.M).group(1).split())
-vendor = re.search(r"^vendor_id\s*:\s*(\S+)", text, re.M).group(1)
-isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile") if f in flags]
-print("-".join([vendor.lower(), *[f.replace("_", "") for f in isa]]))
-PY
-)
+cpu=$(cd "$root/tests" && python -c "from test_offline_suite import cpu_kind; print(cpu_kind())")
+task_files=$(cd "$root/tests" && python -c "from test_offline_suite import ALL_TASKS; print(*ALL_TASKS)")
 out="$root/tests/golden/$cpu"
 mkdir -p "$out"
-tasks=$work/before/src/tasks/offline
 cd "$work"
 for encoder in mel random; do
   PYTHONPATH="$work/before/src" python -m xares.run "$work/before/example/$encoder/${encoder}_encoder.py" \
-    "$tasks"/{keywords,sound_classes,mixtures,speaker_count,languages,notes,asr,captions,scenes}_task.py \
+    $(for name in $task_files; do echo "$work/before/src/tasks/offline/$name"; done) \
     --results "$out/offline_${encoder}_encoder.json"
 done
 grep -m1 "model name" /proc/cpuinfo > "$out/cpu.txt"
