@@ -17,6 +17,7 @@ from typing import Any
 
 from xares import stats
 from xares.protocols import PROTOCOLS
+from xares.report import llm as llm_view
 from xares.report.compare import COLUMNS, compare_files, comparison_cells
 from xares.report.leaderboard import (
     LEGEND,
@@ -27,10 +28,6 @@ from xares.report.leaderboard import (
     row_marks,
     task_label,
 )
-from xares.report.llm import HEADER as LLM_HEADER
-from xares.report.llm import caption as llm_caption
-from xares.report.llm import llm_block
-from xares.report.llm import rows as llm_rows
 from xares.report.plots import confusion_figure, per_class_figure, png_bytes, scores_figure
 
 CSS = """
@@ -152,13 +149,14 @@ def llm_html(documents: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
     """Each document's LLM-track block (generated-text scores), '' when none has one."""
     parts = []
     for label, document in zip(labels, documents, strict=True):
-        block = llm_block(document)
+        block = llm_view.llm_block(document)
         if block is None:
             continue
-        parts.append(f'<h3>{_e(label)}</h3><p class="note">{_e(llm_caption(block))}</p><table><tr>')
-        parts.append("".join(f"<th>{_e(name)}</th>" for name in LLM_HEADER) + "</tr>")
-        for row in llm_rows(block):
-            css = ' class="average"' if row[0].startswith("Overall") else ""
+        parts.append(f'<h3>{_e(label)}</h3><p class="note">{_e(llm_view.caption(block))}</p><table><tr>')
+        parts.append("".join(f"<th>{_e(name)}</th>" for name in llm_view.HEADER) + "</tr>")
+        rows = llm_view.rows(block)
+        for number, row in enumerate(rows, start=1):
+            css = ' class="average"' if number == len(rows) else ""  # rows() ends with the overall score
             parts.append(f"<tr{css}>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>")
         parts.append("</table>")
     return "\n".join(parts)
