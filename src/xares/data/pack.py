@@ -45,7 +45,7 @@ import soundfile
 from filelock import FileLock
 
 from xares.atomic import current_umask, write_json_atomic
-from xares.data.shards import AUDIO_EXTENSIONS, shard_name
+from xares.data.shards import AUDIO_EXTENSIONS, _add_member, _decoder_message, shard_name
 from xares.errors import DataError
 
 READY_MARKER = ".audio_tar_ready"  # the name stage 0 (xares.acquire) writes and trusts
@@ -185,55 +185,45 @@ def pack(
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     encode = _check_options(audio_dir, max_shard_bytes, resample, encode)
     table = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else _rows_table(labels)
-    samples, kfold = _match(
-        table,
-        audio_dir,
-        split_column,
-        file_column,
-        columns,
-        splits,
-        encode,
-        infer_types=infer_types,
-        ignore_unlisted=ignore_unlisted,
+    samples, kfold, allowed = _match(
+        table, audio_dir, split_column, file_column, columns, splits, encode, infer_types, ignore_unlisted
     )
     by_split: dict[str | int, list[_Sample]] = {}
     for sample in sorted(samples, key=lambda s: (str(s.split), s.key)):
         by_split.setdefault(sample.split, []).append(sample)
-    split_order = sorted(by_split, key=lambda s: s if kfold else _split_rank(s, splits))
-    patterns = {s: _pattern(s, kfold) for s in split_order}
+    # `allowed` is in fold order, or in train, valid, test order
+    patterns = {s: f"wds-audio-fold-{s}-*.tar" if kfold else f"{s}-*.tar" for s in allowed if s in by_split}
     env_root = out_dir.resolve().parent
     env_root.mkdir(parents=True, exist_ok=True)
     # the lock stage 0 takes for this task (xares.acquire): no fetch or second pack writes here meanwhile
     with FileLock(str(env_root / f".{out_dir.resolve().name}.acquire.lock")):
         _check_out_dir(out_dir, patterns.values(), overwrite)
         out_dir.mkdir(exist_ok=True)
-        written = _write_splits(
-            by_split, split_order, patterns, out_dir, table.path, max_shard_bytes, resample, encode
+        written = _write_splits(by_split, patterns, out_dir, table.path, max_shard_bytes, resample, encode)
+        names = dict.fromkeys(name for s in samples for name in s.meta)
+        result = PackResult(
+            out_dir=out_dir,
+            audio_dir=audio_dir,
+            splits=written,
+            kfold=kfold,
+            label_columns={n: [s.meta[n] for s in samples if n in s.meta] for n in names},
+            samples=len(samples),
+            seconds=round(time.perf_counter() - started, 3),
         )
-        seconds = round(time.perf_counter() - started, 3)
-        files = sorted(p for split in written.values() for p in split.shards)
+        labels_file = table.path.resolve() if isinstance(table.path, Path) else table.path
         write_json_atomic(
             out_dir / READY_MARKER,
             {
-                "source": f"packed by xares pack from {audio_dir.resolve()} and {_described(table.path)}",
-                "files": {p.name: p.stat().st_size for p in files},
-                "seconds": seconds,
+                "source": f"packed by xares pack from {audio_dir.resolve()} and {labels_file}",
+                "files": {p.name: p.stat().st_size for p in result.files},
+                "seconds": result.seconds,
             },
         )
-    return PackResult(
-        out_dir=out_dir,
-        audio_dir=audio_dir,
-        splits=written,
-        kfold=kfold,
-        label_columns=_column_values(samples),
-        samples=len(samples),
-        seconds=seconds,
-    )
+    return result
 
 
 def _write_splits(
     by_split: dict[str | int, list[_Sample]],
-    split_order: list[str | int],
     patterns: dict[str | int, str],
     out_dir: Path,
     labels: Path | str,
@@ -247,24 +237,16 @@ def _write_splits(
     and the new marker there are only complete shards under final names.
     """
     pending: list[tuple[Path, Path]] = []  # (temporary file, final name)
+    problems: list[str] = []
     written: dict[str | int, PackedSplit] = {}
     try:
-        problems: list[str] = []
-        for split in split_order:
-            shards = _write_split(
-                by_split[split],
-                out_dir,
-                patterns[split],
-                max_shard_bytes,
-                resample,
-                encode,
-                write=not problems,
+        for split, pattern in patterns.items():
+            start = len(pending)
+            _write_split(
+                by_split[split], out_dir, pattern, max_shard_bytes, resample, encode, pending, problems
             )
-            problems.extend(shards.problems)
-            pending.extend(shards.pending)
-            written[split] = PackedSplit(
-                split, patterns[split], tuple(final for _, final in shards.pending), len(by_split[split])
-            )
+            shards = tuple(final for _, final in pending[start:])
+            written[split] = PackedSplit(split, pattern, shards, len(by_split[split]))
         if problems:
             raise PackError(
                 f"{len(problems)} audio file(s) listed in {labels} cannot be packed; {out_dir} was left as "
@@ -355,10 +337,6 @@ def _rows_table(rows: Iterable[Mapping[str, Any]]) -> _Table:
     return table
 
 
-def _described(path: Path | str) -> str:
-    return str(path.resolve()) if isinstance(path, Path) else str(path)
-
-
 def _read_csv(path: Path, text: str, suffix: str) -> _Table:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
     try:
@@ -371,7 +349,8 @@ def _read_csv(path: Path, text: str, suffix: str) -> _Table:
         raise PackError(f"{path}, line 1: {exc}", []) from exc
     header = [name.strip() for name in header]
     problems = [f"{path}, line 1: column {i + 1} has no name" for i, name in enumerate(header) if not name]
-    problems += [f"{path}, line 1: column {name!r} is named twice" for name in _repeated(header)]
+    repeated = sorted({n for n in header if n and header.count(n) > 1})
+    problems += [f"{path}, line 1: column {name!r} is named twice" for name in repeated]
     if problems:
         raise PackError(f"{path}: the header row (line 1) must name every column once:", problems)
     table = _Table(path, header)
@@ -421,11 +400,9 @@ def _infer_types(table: _Table, names: Sequence[str]) -> None:
     """A CSV column whose non-empty cells are all integers (all numbers) becomes ints (floats)."""
     for name in names:
         cells = [row.values[name] for row in table.rows if row.values[name] != ""]
-        if not cells:
-            continue
-        if all(_INT.fullmatch(cell) for cell in cells):
+        if cells and all(_INT.fullmatch(cell) for cell in cells):
             convert: Any = int
-        elif all(_is_number(cell) for cell in cells):
+        elif cells and all(_is_number(cell) for cell in cells):
             convert = float
         else:
             continue
@@ -439,10 +416,6 @@ def _is_number(cell: str) -> bool:
         return math.isfinite(float(cell))
     except ValueError:
         return False
-
-
-def _repeated(names: Sequence[str]) -> list[str]:
-    return sorted({n for n in names if n and names.count(n) > 1})
 
 
 # --- rows to audio files -------------------------------------------------------------------------
@@ -478,10 +451,6 @@ def _extension(relative: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
-def _is_audio(relative: str) -> bool:
-    return _extension(relative) in AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS
-
-
 def _pick_file_column(table: _Table, file_column: str | None) -> str:
     if file_column is not None:
         if file_column not in table.columns:
@@ -510,10 +479,9 @@ def _match(
     columns: Sequence[str] | None,
     splits: Sequence[str] | None,
     encode: str | None,
-    *,
     infer_types: bool,
     ignore_unlisted: bool,
-) -> tuple[list[_Sample], bool]:
+) -> tuple[list[_Sample], bool, list[Any]]:
     """Rows to samples, with every problem of the table and the folder collected first."""
     if split_column not in table.columns:
         raise PackError(
@@ -554,6 +522,7 @@ def _match(
     samples: list[_Sample] = []
     used: dict[str, str] = {}  # relative path -> where its row is
     keys: dict[str, tuple[str, str]] = {}  # key -> (where, relative path)
+    named = f"the fold numbers {allowed}" if kfold else repr(allowed)
     for row in table.rows:
         value = row.values.get(file_column)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -605,14 +574,15 @@ def _match(
         if split is None:
             problems.append(
                 f"{row.where}: file {relative!r}: unknown split {row.values.get(split_column)!r} in column "
-                f"{split_column!r}; the splits are {_describe_allowed(kfold, allowed)} (declare other names "
-                "with --splits NAME,NAME[,NAME] in train, valid, test order)"
+                f"{split_column!r}; the splits are {named} "
+                "(declare other names with --splits NAME,NAME[,NAME] in train, valid, test order)"
             )
             continue
         meta = {c: row.values[c] for c in label_columns if c in row.values and row.values[c] != ""}
         samples.append(_Sample(key, files[relative], relative, ext, split, meta, row.where))
+    audio = AUDIO_EXTENSIONS + CONVERTIBLE_EXTENSIONS
     for relative in files:
-        if relative not in used and _is_audio(relative) and not ignore_unlisted:
+        if relative not in used and _extension(relative) in audio and not ignore_unlisted:
             problems.append(
                 f"{audio_dir / relative}: audio file without a row in {table.path}; add a row for it, "
                 "move it out of the audio folder, or pass --ignore-unlisted"
@@ -621,20 +591,17 @@ def _match(
         problems = _check_splits(samples, kfold, allowed, splits, table.path)
     if problems:
         raise PackError(f"cannot pack {audio_dir} with {table.path}; nothing was written:", problems)
-    return samples, kfold
+    return samples, kfold, allowed
 
 
 def _relative(value: str, audio_dir: Path) -> str:
     text = value.strip().replace("\\", "/")
     path = Path(text)
     if path.is_absolute():
-        try:
-            return path.relative_to(audio_dir.resolve()).as_posix()
-        except ValueError:
-            try:
-                return path.relative_to(audio_dir.absolute()).as_posix()
-            except ValueError:
-                return text
+        for root in (audio_dir.resolve(), audio_dir.absolute()):
+            if path.is_relative_to(root):
+                return path.relative_to(root).as_posix()
+        return text
     while text.startswith("./"):
         text = text[2:]
     return text
@@ -664,14 +631,9 @@ def _split_kind(values: list[Any], splits: Sequence[str] | None) -> tuple[bool, 
 
 
 def _is_fold(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    return (
-        isinstance(value, int)
-        and value >= 0
-        or isinstance(value, str)
-        and bool(re.fullmatch(r"[0-9]+", value))
-    )
+    if isinstance(value, str):
+        return bool(re.fullmatch(r"[0-9]+", value))
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _split_of(value: Any, kfold: bool, allowed: list[Any]) -> str | int | None:
@@ -679,15 +641,6 @@ def _split_of(value: Any, kfold: bool, allowed: list[Any]) -> str | int | None:
         return int(value) if value is not None and value != "" and _is_fold(value) else None
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     return text if text in allowed else None
-
-
-def _describe_allowed(kfold: bool, allowed: list[Any]) -> str:
-    return f"the fold numbers {allowed}" if kfold else repr(allowed)
-
-
-def _split_rank(split: Any, splits: Sequence[str] | None) -> int:
-    order = [str(s) for s in splits] if splits is not None else list(NAMED_SPLITS)
-    return order.index(split)
 
 
 def _check_splits(
@@ -707,10 +660,6 @@ def _check_splits(
     ]
 
 
-def _pattern(split: str | int, kfold: bool) -> str:
-    return f"wds-audio-fold-{split}-*.tar" if kfold else f"{split}-*.tar"
-
-
 def _check_out_dir(out_dir: Path, patterns: Any, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise PackError(f"{out_dir} exists and is not a folder; choose another --out.", [])
@@ -728,21 +677,7 @@ def _check_out_dir(out_dir: Path, patterns: Any, overwrite: bool) -> None:
         )
 
 
-def _column_values(samples: list[_Sample]) -> dict[str, list[Any]]:
-    values: dict[str, list[Any]] = {}
-    for sample in samples:
-        for name, value in sample.meta.items():
-            values.setdefault(name, []).append(value)
-    return values
-
-
 # --- writing the shards -----------------------------------------------------------------------------
-
-
-@dataclass
-class _SplitWrite:
-    pending: list[tuple[Path, Path]] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
 
 def _write_split(
@@ -752,67 +687,62 @@ def _write_split(
     max_bytes: int,
     resample: int | None,
     encode: str | None,
-    *,
-    write: bool,
-) -> _SplitWrite:
+    pending: list[tuple[Path, Path]],
+    problems: list[str],
+) -> None:
     """Write one split's samples, in key order, into as few shards of at most `max_bytes` as fit.
 
-    An unreadable file is recorded and the rest still checked (so one run names them all); after the
-    first one nothing more is written.
+    An unreadable file is added to `problems` and the rest still checked (so one run names them all);
+    once there is a problem, in this split or an earlier one, nothing more is written.
     """
-    state = _SplitWrite()
+    start = len(pending)
     tar: tarfile.TarFile | None = None
-    raw: Any = None
     used = 0  # bytes of the members in the open shard
-
-    def close() -> None:
-        nonlocal tar, raw
-        if tar is not None:
-            tar.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-            raw.close()
-            tar = raw = None
-
     try:
         for sample in samples:
             try:
                 audio, ext = _audio_bytes(sample, resample, encode)
             except _Unreadable as exc:
-                state.problems.append(f"{sample.where}: file {sample.relative!r}: unreadable audio ({exc})")
-                close()
+                problems.append(f"{sample.where}: file {sample.relative!r}: unreadable audio ({exc})")
                 continue
-            if state.problems or not write:
+            if problems:
                 continue
             meta = json.dumps(sample.meta, ensure_ascii=False).encode("utf-8")
             members = [(f"{sample.key}.{ext}", audio), (f"{sample.key}.json", meta)]
             size = sum(_member_size(name, len(payload)) for name, payload in members)
             if _archive_size(size) > max_bytes:
-                state.problems.append(
+                problems.append(
                     f"{sample.where}: file {sample.relative!r} needs {_archive_size(size)} bytes in a "
                     f"shard, more than --max-shard-size {max_bytes}; raise the bound"
                 )
-                close()
                 continue
             if tar is not None and _archive_size(used + size) > max_bytes:
-                close()
+                _close(tar)
+                tar = None
             if tar is None:
-                final = out_dir / shard_name(pattern, len(state.pending))
+                final = out_dir / shard_name(pattern, len(pending) - start)
                 fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{final.name}.", suffix=".tmp")
                 os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; shards are shared data
-                state.pending.append((Path(tmp), final))
-                raw = os.fdopen(fd, "wb")
-                # open across samples (closed by close()), so no `with`
+                pending.append((Path(tmp), final))
+                # open across samples (closed by _close), so no `with`
                 tar = tarfile.open(  # noqa: SIM115
-                    fileobj=raw, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
+                    fileobj=os.fdopen(fd, "wb"), mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8"
                 )
                 used = 0
             for name, payload in members:
-                tar.addfile(_member_info(name, len(payload)), io.BytesIO(payload))
+                _add_member(tar, name, payload)
             used += size
     finally:
-        close()
-    return state
+        if tar is not None:
+            _close(tar)
+
+
+def _close(tar: tarfile.TarFile) -> None:
+    """Close the shard and its file, on disk before it is renamed."""
+    tar.close()
+    tar.fileobj.flush()
+    os.fsync(tar.fileobj.fileno())
+    tar.fileobj.close()
 
 
 class _Unreadable(Exception):
@@ -835,8 +765,8 @@ def _audio_bytes(sample: _Sample, resample: int | None, encode: str | None) -> t
                 data = handle.read(dtype="float32", always_2d=True)
                 frames = _checked(data)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        message = re.sub(r"Error opening <[^>]*>: ", "", str(exc)).rstrip(".")
-        raise _Unreadable(f"{message}; is it an audio file? re-export it as WAV or FLAC") from exc
+        why = _decoder_message(exc)
+        raise _Unreadable(f"{why}; is it an audio file? re-export it as WAV or FLAC") from exc
     if frames == 0:
         raise _Unreadable("it holds no audio samples")
     if encode is None:
@@ -865,19 +795,11 @@ def _checked(block: np.ndarray) -> int:
     return block.shape[0]
 
 
-def _member_info(name: str, size: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = 0
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
 def _member_size(name: str, size: int) -> int:
     """Bytes one member takes in a PAX tar: its header(s) plus the payload padded to 512."""
-    header = _member_info(name, size).tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    info = tarfile.TarInfo(name)
+    info.size = size
+    header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
     return len(header) + -(-size // _BLOCK) * _BLOCK
 
 
@@ -1006,11 +928,8 @@ def _literal_list(values: list[Any]) -> str:
         and all(type(v) is int for v in values)
         and values == list(range(values[0], values[-1] + 1))
     ):
-        return (
-            f"list(range({values[-1] + 1}))"
-            if values[0] == 0
-            else f"list(range({values[0]}, {values[-1] + 1}))"
-        )
+        start = f"{values[0]}, " if values[0] else ""
+        return f"list(range({start}{values[-1] + 1}))"
     one_line = _py(values)
     if len(one_line) <= 80:
         return one_line

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -104,14 +105,6 @@ def seconds_from_env(name: str, default: float) -> float:
     return seconds
 
 
-def _backoff_from_env() -> float:
-    return seconds_from_env(BACKOFF_ENV, 1.0)
-
-
-def _max_retry_after_from_env() -> float:
-    return seconds_from_env(MAX_RETRY_AFTER_ENV, DEFAULT_MAX_RETRY_AFTER_S)
-
-
 def _read_timeout_from_env() -> float:
     seconds = seconds_from_env(READ_TIMEOUT_ENV, 60.0)
     if seconds <= 0:
@@ -139,16 +132,15 @@ class RetryPolicy:
     """
 
     attempts: int = 5
-    backoff_s: float = field(default_factory=_backoff_from_env)
+    backoff_s: float = field(default_factory=partial(seconds_from_env, BACKOFF_ENV, 1.0))
     max_wait_s: float = 120.0
-    max_retry_after_s: float = field(default_factory=_max_retry_after_from_env)
+    max_retry_after_s: float = field(
+        default_factory=partial(seconds_from_env, MAX_RETRY_AFTER_ENV, DEFAULT_MAX_RETRY_AFTER_S)
+    )
     hash_attempts: int = 2
     connect_timeout_s: float = 15.0
     read_timeout_s: float = field(default_factory=_read_timeout_from_env)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
-
-
-DEFAULT_RETRY = RetryPolicy(backoff_s=1.0)  # fixed; calls without a policy make one (reads the env)
 
 
 def resolve_base_url(base_url: str | None = None) -> str:
@@ -227,7 +219,8 @@ def fetch_record(
     record_dir.mkdir(parents=True, exist_ok=True)
     dest_dir.mkdir(parents=True, exist_ok=True)
 
-    with _record_lock(cache_dir, record_id), contextlib.ExitStack() as stack:
+    lock = announced_lock(cache_dir / f"{record_id}.lock", f"Zenodo record {record_id}")
+    with lock, contextlib.ExitStack() as stack:
         sessions: list[requests.Session] = []
 
         def session() -> requests.Session:  # opened only when something must be downloaded
@@ -238,38 +231,23 @@ def fetch_record(
         files = _cached_listing(record_dir, base)
         if files is None:
             files = _list(session(), record_id, base, policy, base_url_source(base_url))
-            _write_json_atomic(record_dir / _LISTING, {"base_url": base, "files": [asdict(f) for f in files]})
+            write_json_atomic(record_dir / _LISTING, {"base_url": base, "files": [asdict(f) for f in files]})
         if check_listing is not None:
             check_listing(files)
         missing = [
             f for f in files if not _is_verified(record_dir, f) and not _adopt(record_dir, f, dest_dir)
         ]
         if missing:
-            total = sum(f.size for f in missing)
+            size = _size(sum(f.size for f in missing))
             logger.info(
-                "record %s: downloading %d of %d files (%s)",
-                record_id,
-                len(missing),
-                len(files),
-                _size(total),
+                "record %s: downloading %d of %d files (%s)", record_id, len(missing), len(files), size
             )
+            server = (base, base_url_source(base_url))
             with _progress(progress) as bars:
                 for rf in missing:
-                    _download(
-                        session(),
-                        record_id,
-                        rf,
-                        record_dir,
-                        dest_dir,
-                        policy,
-                        bars,
-                        (base, base_url_source(base_url)),
-                    )
+                    _download(session(), record_id, rf, record_dir, dest_dir, policy, bars, server)
 
-    placed: list[Path] = []
-    for rf in files:
-        placed.extend(_place(record_dir / rf.key, rf, dest_dir))
-    return placed
+    return [path for rf in files for path in _place(record_dir / rf.key, rf, dest_dir)]
 
 
 # --- the record listing -------------------------------------------------------------------------
@@ -307,35 +285,32 @@ def _list(
                 timeout=(policy.connect_timeout_s, policy.read_timeout_s),
             )
         except _NETWORK_ERRORS as exc:
-            error = _network_error(exc, policy)
-            hint = _hint(base, source, error, url)
-            failures = _wait(policy, failures, doing, error, None, hint, give_up=ServerUnreachable)
-            continue
-        if response.status_code in RETRY_STATUSES:
-            error = f"HTTP {response.status_code} {response.reason}".strip()
-            hint = _hint(base, source, error, url)
-            after = _retry_after(response)
-            failures = _wait(policy, failures, doing, error, after, hint, give_up=ServerUnreachable)
-            continue
-        if response.status_code in (404, 410):
-            raise DataError(
-                f"Zenodo has no record {record_id} at {url} (HTTP {response.status_code}; the server is "
-                f"{base}, from {source}). Check the task's zenodo_id: records are sometimes replaced by a "
-                "new upload with a new id."
-            )
-        if response.status_code != 200:
-            raise DataError(
-                f"listing record {record_id} at {url} failed with HTTP {response.status_code} "
-                f"{response.reason} (the server {base} comes from {source}). Open {url} in a browser to "
-                "see what it says."
-            )
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise DataError(
-                f"{url} did not answer with JSON ({exc}); is {base} (from {source}) a Zenodo server?"
-            ) from exc
-        return _parse_listing(payload, record_id, base, url)
+            error, after = _network_error(exc, policy), None
+        else:
+            if response.status_code not in RETRY_STATUSES:
+                break
+            error, after = f"HTTP {response.status_code} {response.reason}".strip(), _retry_after(response)
+        hint = _hint(base, source, error, url)
+        failures = _wait(policy, failures, doing, error, after, hint, give_up=ServerUnreachable)
+    if response.status_code in (404, 410):
+        raise DataError(
+            f"Zenodo has no record {record_id} at {url} (HTTP {response.status_code}; the server is "
+            f"{base}, from {source}). Check the task's zenodo_id: records are sometimes replaced by a "
+            "new upload with a new id."
+        )
+    if response.status_code != 200:
+        raise DataError(
+            f"listing record {record_id} at {url} failed with HTTP {response.status_code} "
+            f"{response.reason} (the server {base} comes from {source}). Open {url} in a browser to "
+            "see what it says."
+        )
+    try:
+        payload = response.json()
+    except ValueError as exc:
+        raise DataError(
+            f"{url} did not answer with JSON ({exc}); is {base} (from {source}) a Zenodo server?"
+        ) from exc
+    return _parse_listing(payload, record_id, base, url)
 
 
 def _network_error(exc: BaseException, policy: RetryPolicy) -> str:
@@ -401,24 +376,19 @@ def _parse_listing(payload: Any, record_id: str, base: str, url: str) -> list[Re
         if algorithm != "md5" or not _MD5.match(digest.lower()):
             raise DataError(
                 f"record {record_id}: file {key!r} has checksum {entry['checksum']!r}; expected "
-                "'md5:<32 hex>'. "
-                "Report this record to its publisher."
+                "'md5:<32 hex>'. Report this record to its publisher."
             )
-        if (
-            not isinstance(key, str)
-            or "/" in key
-            or "\\" in key
-            or "\x00" in key
-            or key.startswith(".")
-            or size < 0
-        ):
+        if not isinstance(key, str) or any(c in key for c in "/\\\x00") or key.startswith(".") or size < 0:
             raise DataError(
                 f"record {record_id}: file name {key!r} (size {size}) cannot be stored safely as one file; "
                 "report this record to its publisher."
             )
-        link = (entry.get("links") or {}).get("self") or (entry.get("links") or {}).get("content")
-        if not link:
-            link = f"{base}/api/records/{record_id}/files/{quote(key)}/content"
+        links = entry.get("links") or {}
+        link = (
+            links.get("self")
+            or links.get("content")
+            or f"{base}/api/records/{record_id}/files/{quote(key)}/content"
+        )
         files.append(RecordFile(key=key, size=size, md5=digest.lower(), url=urljoin(base + "/", link)))
     return files
 
@@ -480,17 +450,15 @@ def _download(
         )
     raise DataError(
         f"record {record_id}: {rf.key} failed its checksum {policy.hash_attempts} times: expected md5 "
-        f"{rf.md5}, "
-        f"found {found}. The corrupt download {part} was deleted. Try again later (the server or a proxy may "
-        f"be serving a damaged copy), or {_manual(rf, dest_dir)}"
+        f"{rf.md5}, found {found}. The corrupt download {part} was deleted. Try again later (the server "
+        f"or a proxy may be serving a damaged copy), or {_manual(rf, dest_dir)}"
     )
 
 
 def _manual(rf: RecordFile, dest_dir: Path) -> str:
     return (
-        f"download it by hand: fetch {rf.url} , put it at {dest_dir / rf.key} "
-        f"(md5 {rf.md5}, {rf.size} bytes) "
-        "and run again; `xares fetch --print-urls` lists every file of the record."
+        f"download it by hand: fetch {rf.url} , put it at {dest_dir / rf.key} (md5 {rf.md5}, {rf.size} "
+        "bytes) and run again; `xares fetch --print-urls` lists every file of the record."
     )
 
 
@@ -675,16 +643,12 @@ def _wait(
 # --- the cache ----------------------------------------------------------------------------------
 
 
-def _record_lock(cache_dir: Path, record_id: str) -> contextlib.AbstractContextManager[None]:
-    return announced_lock(cache_dir / f"{record_id}.lock", f"Zenodo record {record_id}")
-
-
 def _marker(record_dir: Path, key: str) -> Path:
     return record_dir / f".{key}.verified"
 
 
 def _mark_verified(record_dir: Path, rf: RecordFile) -> None:
-    _write_json_atomic(_marker(record_dir, rf.key), {**asdict(rf), "verified_at": time.time()})
+    write_json_atomic(_marker(record_dir, rf.key), {**asdict(rf), "verified_at": time.time()})
 
 
 def _is_verified(record_dir: Path, rf: RecordFile) -> bool:
@@ -726,7 +690,7 @@ def _place(cached: Path, rf: RecordFile, dest_dir: Path) -> list[Path]:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     placed = safe_extract(cached, dest_dir)
-    _write_json_atomic(
+    write_json_atomic(
         marker,
         {"archive": rf.key, "md5": rf.md5, "files": [p.relative_to(dest_dir).as_posix() for p in placed]},
     )
@@ -753,11 +717,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    """Cache markers and listings through the project's one atomic writer (mode from the umask, not 0600)."""
-    write_json_atomic(path, payload)
 
 
 def _md5(path: Path) -> str:
