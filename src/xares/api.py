@@ -168,11 +168,7 @@ def evaluate(
         **({} if asr_decoder is None else {"asr_decoder": asr_decoder}),
         "suite": suite_fingerprint(tasks),  # which task files: two runs on one suite share its value
     }
-    encoder_dict = (
-        info.to_dict()
-        if info is not None
-        else {"name": _encoder_name(encoder), "fingerprint": "", "source": source or ""}
-    )
+    encoder_dict = info.to_dict()  # stage 2 always loaded and described the encoder
     document = build_results(encoder_dict, [r.to_dict() for r in results], run_info, resamples=bootstrap)
     if results_path is None or results_path is False:
         return Results(results, document)
@@ -184,10 +180,6 @@ def evaluate(
     failpoint("results.before_write")
     save_results(document, path)
     return Results(results, document, path)
-
-
-def _encoder_name(encoder: Any) -> str:
-    return Path(str(encoder)).stem if isinstance(encoder, (str, Path)) else type(encoder).__name__
 
 
 def _encoder_and_info(

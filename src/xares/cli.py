@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from xares.run import add_run_arguments, configure_logging, positive_seconds, run_benchmark, seconds
+from xares.run import add_download_arguments, add_run_arguments, configure_logging, run_benchmark
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
@@ -134,7 +134,7 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
     except DataError as exc:
         errors.print(f"[red]✗[/red] {exc}")
         return 2
-    if getattr(args, "debian_mirror", None):
+    if args.debian_mirror:
         import os
 
         from xares.data.debian import MIRROR_ENV, resolve_mirror
@@ -304,12 +304,6 @@ def _pack(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _llm(args: argparse.Namespace, console: Console) -> int:
-    from xares.llm.cli import llm_command
-
-    return llm_command(args, console)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xares", description="X-ARES: benchmark audio encoders.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -332,35 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --print-urls: table (for people, the default), tsv (a header row, then task, url, md5, "
         "sha256, bytes, destination) or json (files and the tasks that download nothing)",
     )
-    fetch.add_argument("--env-root", default=None, metavar="DIR", help="data root (default ./env)")
-    fetch.add_argument(
-        "--debian-mirror",
-        default=None,
-        metavar="URL",
-        help="Debian mirror for the real suite's packages (default deb.debian.org, or $XARES_DEBIAN_MIRROR)",
-    )
-    fetch.add_argument(
-        "--zenodo-url",
-        default=None,
-        metavar="URL",
-        help="base URL of the Zenodo server (default https://zenodo.org, or $XARES_ZENODO_URL)",
-    )
-    fetch.add_argument(
-        "--max-retry-after",
-        type=seconds,
-        default=None,
-        metavar="SECONDS",
-        help="longest wait a server may ask for with Retry-After before X-ARES gives up and says so "
-        "(default 3600, or $XARES_MAX_RETRY_AFTER_S)",
-    )
-    fetch.add_argument(
-        "--read-timeout",
-        type=positive_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="longest silence of a server in the middle of an answer before the try counts as failed "
-        "(default 60, or $XARES_READ_TIMEOUT_S)",
-    )
+    fetch.add_argument("--env-root", metavar="DIR", help="data root (default ./env)")
+    add_download_arguments(fetch)
     fetch.add_argument(
         "--mini",
         action="store_true",
@@ -386,25 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pack.add_argument(
         "--file-column",
-        default=None,
         metavar="NAME",
         help="column holding each audio file's path below AUDIO_DIR (default: file, filename, path, ...)",
     )
     pack.add_argument(
-        "--columns",
-        default=None,
-        metavar="A,B",
-        help="label columns written to the JSON (default: all others)",
+        "--columns", metavar="A,B", help="label columns written to the JSON (default: all others)"
     )
     pack.add_argument(
         "--splits",
-        default=None,
         metavar="TRAIN,VALID,TEST",
         help="split names other than train,valid,test, in that order (two: the last also validates)",
     )
-    pack.add_argument(
-        "--label-column", default=None, metavar="NAME", help="the printed task file's label (default: label)"
-    )
+    pack.add_argument("--label-column", metavar="NAME", help="the printed task file's label (default: label)")
     pack.add_argument(
         "--max-shard-size",
         type=_shard_bytes,
@@ -413,17 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest shard, in bytes or with K/M/G (default 512M)",
     )
     pack.add_argument(
-        "--resample",
-        type=int,
-        default=None,
-        metavar="HZ",
-        help="re-encode at this rate (FLAC unless --encode)",
+        "--resample", type=int, metavar="HZ", help="re-encode at this rate (FLAC unless --encode)"
     )
     pack.add_argument(
-        "--encode",
-        choices=("flac", "wav"),
-        default=None,
-        help="re-encode (default: the files' bytes as they are)",
+        "--encode", choices=("flac", "wav"), help="re-encode (default: the files' bytes as they are)"
     )
     pack.add_argument("--keep-strings", action="store_true", help="CSV values stay text (no JSON numbers)")
     pack.add_argument(
@@ -432,9 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out audio files the labels do not list (no error)",
     )
     pack.add_argument("--force", action="store_true", help="replace the shards already in --out")
-    pack.add_argument(
-        "--write-task", default=None, metavar="FILE", help="write the task file there instead of to stdout"
-    )
+    pack.add_argument("--write-task", metavar="FILE", help="write the task file there instead of to stdout")
     pack.add_argument("-v", "--verbose", action="count", default=0)
     report = commands.add_parser(
         "report", help="render results.json files again (table, markdown leaderboard, CSV, HTML, plots)"
@@ -449,8 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="table: the terminal table (default); markdown: leaderboard shaped like the upstream README; "
         "csv: one row per encoder, task and score; html: a self-contained report",
     )
-    report.add_argument("-o", "--output", default=None, metavar="FILE", help="write there instead of stdout")
-    report.add_argument("--plots", default=None, metavar="DIR", help="also write PNG plots into DIR")
+    report.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
+    report.add_argument("--plots", metavar="DIR", help="also write PNG plots into DIR")
     report.add_argument(
         "--bootstrap",
         type=int,
@@ -463,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", metavar="A.json", help="first results file")
     compare.add_argument("b", metavar="B.json", help="second results file")
     compare.add_argument("--format", choices=("table", "markdown"), default="table")
-    compare.add_argument("-o", "--output", default=None, metavar="FILE", help="write there instead of stdout")
+    compare.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
     compare.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)")
     compare.add_argument("-v", "--verbose", action="count", default=0)
     from xares.llm.cli import add_llm_arguments
@@ -477,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
-    console = Console()
+    from xares.llm.cli import llm_command
+
     handlers = {
         "run": run_benchmark,
         "check": _check,
@@ -485,11 +437,9 @@ def main(argv: list[str] | None = None) -> int:
         "fetch": _fetch,
         "pack": _pack,
         "compare": _compare,
-        "llm": _llm,
+        "llm": llm_command,
     }
-    if args.command == "run":
-        return run_benchmark(args, console)
-    return handlers[args.command](args, console)
+    return handlers[args.command](args, Console())
 
 
 if __name__ == "__main__":

@@ -116,8 +116,9 @@ def encoder_fingerprint(encoder: torch.nn.Module) -> str:
         digest.update(b"<no source file>")
     for attr in REQUIRED_ATTRIBUTES:
         digest.update(f"{attr}={getattr(encoder, attr, None)!r}".encode())
-    if declared_layers(encoder) is not None:  # only when declared: 3-D encoders keep their old keys
-        digest.update(f"num_layers={declared_layers(encoder)!r}".encode())
+    layers = declared_layers(encoder)
+    if layers is not None:  # only when declared: 3-D encoders keep their old keys
+        digest.update(f"num_layers={layers!r}".encode())
     state = encoder.state_dict()
     for name in sorted(state):
         tensor = state[name]
@@ -150,8 +151,7 @@ def _hash_path(digest: Any, path: Path, *, owner: str) -> None:
 
 def declared_layers(encoder: object) -> int | None:
     """`num_layers` of a multi-layer encoder (output [B, L, T', D]); None for the default [B, T', D]."""
-    value = getattr(encoder, "num_layers", None)
-    return None if value is None else value
+    return getattr(encoder, "num_layers", None)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import argparse
 import gc
 import logging
 import sys
+from typing import Any
 
 # The imports below (torch above all) create ~170k objects that live as long as the process, and their
 # allocations trigger full collections that scan them all and free nothing: 0.3-0.4 s of CPU, a fifth
@@ -70,13 +71,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--env-root",
-        default=None,
         metavar="DIR",
         help="where audio shards, embeddings and score caches live (default: the task's env_root, ./env)",
     )
     parser.add_argument(
         "--results",
-        default=None,
         metavar="FILE",
         help="results file to write (default results/<EncoderName>/results.json; with --layer K, "
         "results-layer-K.json beside it)",
@@ -98,38 +97,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use the small shard selection of tasks that publish one (upstream's use_mini_dataset)",
     )
-    parser.add_argument(
-        "--device", default=None, help="torch device for the encoder (default: cuda if available)"
-    )
-    parser.add_argument(
-        "--zenodo-url",
-        default=None,
-        metavar="URL",
-        help="base URL of the Zenodo server (default https://zenodo.org, or $XARES_ZENODO_URL)",
-    )
-    parser.add_argument(
-        "--debian-mirror",
-        type=debian_mirror_url,
-        default=None,
-        metavar="URL",
-        help="Debian mirror for the real suite's packages (default deb.debian.org, or $XARES_DEBIAN_MIRROR)",
-    )
-    parser.add_argument(
-        "--max-retry-after",
-        type=seconds,
-        default=None,
-        metavar="SECONDS",
-        help="longest wait a download server may ask for with Retry-After before X-ARES gives up and says "
-        "so (default 3600, or $XARES_MAX_RETRY_AFTER_S)",
-    )
-    parser.add_argument(
-        "--read-timeout",
-        type=positive_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="longest silence of a download server in the middle of an answer before the try counts as "
-        "failed (default 60, or $XARES_READ_TIMEOUT_S)",
-    )
+    parser.add_argument("--device", help="torch device for the encoder (default: cuda if available)")
+    add_download_arguments(parser, mirror_type=debian_mirror_url)
     parser.add_argument(
         "--skip-check",
         action="store_true",
@@ -152,7 +121,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layer",
         type=_layer_argument,
-        default=None,
         metavar="K|weighted",
         help="for encoders that return several layers ([B, L, T', D], num_layers): probe layer K "
         "(negative counts from the end) or a learned softmax-weighted sum of all layers ('weighted'); "
@@ -161,7 +129,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--asr-decoder",
         choices=list(DECODERS),
-        default=None,
         help="the decoder of ASR tasks: qwen, the published frozen-LM protocol (LibriSpeech's default), "
         "or ctc, a small offline head that needs no language model; one other than the task file's is "
         "recorded in results.json and marked in every view as not the published protocol",
@@ -200,7 +167,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="slurm/ray: submit a task whose job died without a result up to N times in all (default 2)",
     )
-    where.add_argument("--slurm-partition", default=None, metavar="NAME", help="Slurm partition")
+    where.add_argument("--slurm-partition", metavar="NAME", help="Slurm partition")
     where.add_argument(
         "--slurm-gpus-per-job", type=int, default=0, metavar="N", help="GPUs per job (default 0)"
     )
@@ -225,13 +192,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where.add_argument(
         "--slurm-log-dir",
-        default=None,
         metavar="DIR",
         help="job scripts, pickles and logs, on a shared path (default <env root>/slurm-logs)",
     )
     where.add_argument(
         "--ray-address",
-        default=None,
         metavar="ADDRESS",
         help="Ray cluster to join (e.g. ray://head:10001 or auto); default: start a local one",
     )
@@ -239,11 +204,39 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--ray-gpus-per-task",
         type=float,
-        default=None,
         metavar="N",
         help="default: 1 when the Ray cluster has GPUs, else 0",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+
+
+def add_download_arguments(parser: argparse.ArgumentParser, *, mirror_type: Any = None) -> None:
+    """The download options of `xares run` and `xares fetch` (fetch checks its mirror itself)."""
+    parser.add_argument(
+        "--zenodo-url",
+        metavar="URL",
+        help="base URL of the Zenodo server (default https://zenodo.org, or $XARES_ZENODO_URL)",
+    )
+    parser.add_argument(
+        "--debian-mirror",
+        type=mirror_type,
+        metavar="URL",
+        help="Debian mirror for the real suite's packages (default deb.debian.org, or $XARES_DEBIAN_MIRROR)",
+    )
+    parser.add_argument(
+        "--max-retry-after",
+        type=seconds,
+        metavar="SECONDS",
+        help="longest wait a download server may ask for with Retry-After before X-ARES gives up and says "
+        "so (default 3600, or $XARES_MAX_RETRY_AFTER_S)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="longest silence of a download server in the middle of an answer before the try counts as "
+        "failed (default 60, or $XARES_READ_TIMEOUT_S)",
+    )
 
 
 def _layer_argument(text: str) -> int | str:

@@ -146,14 +146,12 @@ def fields_tagged(key: str, value: Any = True) -> tuple[str, ...]:
 
 def unused_fields_set(config: _TaskFields) -> dict[str, str]:
     """The upstream-only fields a task sets to other than their default, each with why it is unused."""
-    found = {}
-    for f in dataclasses.fields(_TaskFields):
-        if "unused" not in f.metadata:
-            continue
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if getattr(config, f.name) != default:
-            found[f.name] = f.metadata["unused"]
-    return found
+    defaults = _TaskFields()
+    return {
+        f.name: f.metadata["unused"]
+        for f in dataclasses.fields(_TaskFields)
+        if "unused" in f.metadata and getattr(config, f.name) != getattr(defaults, f.name)
+    }
 
 
 def _unknown_field_error(name: str) -> TaskConfigError:
@@ -191,10 +189,6 @@ class TaskConfig(_TaskFields):
     @property
     def is_kfold(self) -> bool:
         return bool(self.k_fold_splits)
-
-    @property
-    def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
 
     def data_splits(self) -> list[Any]:
         """Every split (or fold) whose audio the task needs, each once, in a stable order."""

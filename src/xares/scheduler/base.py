@@ -106,11 +106,8 @@ class Executor(abc.ABC):
 
 
 # ----- in the job ------------------------------------------------------------------------------------
-def check_shared_root(
-    env_root: str | None, sentinel: str | None, *, wait_s: float | None = None
-) -> str | None:
+def check_shared_root(env_root: str | None, sentinel: str | None) -> str | None:
     """None when this machine sees the driver's env root; otherwise what is wrong and what to do."""
-    wait_s = SHARED_ROOT_WAIT_S if wait_s is None else wait_s
     if env_root is None or sentinel is None:
         return None
     root, host = Path(env_root), socket.gethostname()
@@ -119,7 +116,7 @@ def check_shared_root(
         "/scratch, Lustre, NFS; not /tmp or a node-local disk) and pass it as --env-root; the task and "
         "encoder files, and the Python environment, must be readable there too."
     )
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + SHARED_ROOT_WAIT_S
     while True:  # a network file system may show a new file to other machines a few seconds late
         if root.is_dir():
             with contextlib.suppress(OSError), os.scandir(root):  # refreshes a cached listing
@@ -198,7 +195,7 @@ class RemoteExecutor(Executor):
 
     def __init__(self, options: ExecutorOptions) -> None:
         self.options = options
-        self._token = f"{SENTINEL_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.sentinel = f"{SENTINEL_PREFIX}{uuid.uuid4().hex[:12]}"  # the file jobs look for
         self._sentinels: list[Path] = []
 
     # what a backend implements
@@ -259,7 +256,9 @@ class RemoteExecutor(Executor):
                         emit(index, outcome)
                         continue
                     where = self._describe(handle)
-                    if isinstance(outcome, JobLost) and attempt < self.options.max_attempts:
+                    if isinstance(outcome, JobCrashed):
+                        emit(index, failed_result(unit, f"{where} failed outside the task: {outcome.reason}"))
+                    elif attempt < self.options.max_attempts:
                         logger.warning(
                             "%s ended without a result (%s); submitting %s again (attempt %d of %d); "
                             "it resumes from the complete artifacts",
@@ -278,16 +277,13 @@ class RemoteExecutor(Executor):
                             )
                         else:
                             pending[new] = (index, unit, attempt + 1)
-                        continue
-                    if isinstance(outcome, JobLost):
+                    else:
                         message = (
                             f"{where} ended without a result after {attempt} attempt(s): {outcome.reason}. "
                             "Complete artifacts are kept: run the same command again to resume (or raise "
                             "--max-attempts)."
                         )
-                    else:
-                        message = f"{where} failed outside the task: {outcome.reason}"
-                    emit(index, failed_result(unit, message))
+                        emit(index, failed_result(unit, message))
         except BaseException:
             if pending:
                 logger.warning("%s: cancelling %d unfinished job(s)", self.name, len(pending))
@@ -300,7 +296,7 @@ class RemoteExecutor(Executor):
 
     def _write_sentinels(self, roots: set[str]) -> None:
         for root in sorted(roots):
-            path = Path(root) / self._token
+            path = Path(root) / self.sentinel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(
                 json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}) + "\n"
@@ -311,10 +307,6 @@ class RemoteExecutor(Executor):
         for path in self._sentinels:
             path.unlink(missing_ok=True)
         self._sentinels.clear()
-
-    @property
-    def sentinel(self) -> str:
-        return self._token
 
 
 def plan_unit(unit: TaskUnit) -> tuple[TaskUnit, str]:

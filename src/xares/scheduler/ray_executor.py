@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
-from typing import Any
 
 from xares.scheduler.base import (
     ExecutorError,
@@ -27,18 +26,13 @@ from xares.task import TaskResult
 logger = logging.getLogger(__name__)
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ExecutorError(
-            "--executor ray needs the ray package, which is not installed: pip install 'xares[ray]' "
-            "(or pip install ray)."
-        ) from exc
-    return ray
-
-
-ray = _import_ray()
+try:
+    import ray
+except ImportError as exc:
+    raise ExecutorError(
+        "--executor ray needs the ray package, which is not installed: pip install 'xares[ray]' "
+        "(or pip install ray)."
+    ) from exc
 
 
 def _ray_job(unit: TaskUnit, sentinel: str | None, cpus: int | None) -> TaskResult:

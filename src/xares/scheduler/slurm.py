@@ -53,18 +53,13 @@ RESULT_GRACE_S = {"COMPLETED": 60.0}  # a shared file system may show the result
 DEFAULT_GRACE_S = 2.0  # ... of a job that ended otherwise, the result will not come
 
 
-def _import_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError as exc:
-        raise ExecutorError(
-            "--executor slurm needs the submitit package, which is not installed: "
-            "pip install 'xares[cluster]' (or pip install submitit)."
-        ) from exc
-    return submitit
-
-
-submitit = _import_submitit()
+try:
+    import submitit
+except ImportError as exc:
+    raise ExecutorError(
+        "--executor slurm needs the submitit package, which is not installed: "
+        "pip install 'xares[cluster]' (or pip install submitit)."
+    ) from exc
 
 
 class SlurmUnitJob(submitit.helpers.Checkpointable):
