@@ -38,6 +38,10 @@ def _forward(encoder: torch.nn.Module, audio: torch.Tensor) -> torch.Tensor:
         return encoder(audio)
 
 
+def _raised(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def find_contract_violations(encoder: object) -> list[CheckFailure]:
     """Every broken rule, in order; the list stops early when later rules cannot be evaluated."""
     failures: list[CheckFailure] = []
@@ -56,10 +60,9 @@ def find_contract_violations(encoder: object) -> list[CheckFailure]:
         )
         return failures
     missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(encoder, a)]
-    for attr in missing:
-        failures.append(
-            CheckFailure(f"attribute {attr}", "an attribute", "none", f"set self.{attr} in __init__")
-        )
+    failures += [
+        CheckFailure(f"attribute {a}", "an attribute", "none", f"set self.{a} in __init__") for a in missing
+    ]
     if missing:
         return failures
     rate, dim, hop = encoder.sampling_rate, encoder.output_dim, encoder.hop_size_in_ms
@@ -87,20 +90,11 @@ def find_contract_violations(encoder: object) -> list[CheckFailure]:
     try:
         output = _forward(encoder, batch)
     except Exception as exc:  # the user's code: any exception is a contract failure
-        failures.append(
-            CheckFailure(
-                "forward",
-                "forward(audio[2, 50000]) to run",
-                f"{type(exc).__name__}: {exc}",
-                "accept float [B, T]",
-            )
-        )
-        return failures
-    shape_failures = _check_output(
-        output, batch_size=2, dim=dim, what="forward(audio[2, 50000])", layers=layers
-    )
-    failures.extend(shape_failures)
-    if shape_failures:
+        return [
+            CheckFailure("forward", "forward(audio[2, 50000]) to run", _raised(exc), "accept float [B, T]")
+        ]
+    failures += _check_output(output, batch_size=2, dim=dim, what="forward(audio[2, 50000])", layers=layers)
+    if failures:
         return failures
 
     failures.extend(_check_hop(encoder, rate=float(rate), hop_ms=float(hop), dim=dim))
@@ -264,11 +258,7 @@ def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int
             measurement = _measure(encoder, rate, lengths)
         except Exception as exc:
             seconds = f"{lengths[0] / rate:g} s and {lengths[1] / rate:g} s"
-            return [
-                CheckFailure(
-                    "lengths", f"{seconds} inputs to run", f"{type(exc).__name__}: {exc}", "accept any T"
-                )
-            ]
+            return [CheckFailure("lengths", f"{seconds} inputs to run", _raised(exc), "accept any T")]
         logger.info(
             "hop check of %s: declared %g ms; %s; measured %s",
             type(encoder).__name__,
@@ -306,34 +296,24 @@ def _check_single_inputs(
     encoder: torch.nn.Module, *, dim: int, rate: float, layers: int | None = None
 ) -> list[CheckFailure]:
     audio = torch.randn(int(rate), generator=torch.Generator().manual_seed(2)) * 0.1
-    failures = []
     try:
         one = _forward(encoder, audio.unsqueeze(0))
-        failures.extend(_check_output(one, batch_size=1, dim=dim, what="forward(audio[1, T])", layers=layers))
+        failures = _check_output(one, batch_size=1, dim=dim, what="forward(audio[1, T])", layers=layers)
     except Exception as exc:
-        failures.append(
-            CheckFailure("batch of one", "audio[1, T] to work", f"{type(exc).__name__}: {exc}", "-")
-        )
-        return failures
+        return [CheckFailure("batch of one", "audio[1, T] to work", _raised(exc), "-")]
     try:
         flat = _forward(encoder, audio)
     except Exception as exc:
-        failures.append(
-            CheckFailure(
-                "1-D input",
-                "audio[T] to work",
-                f"{type(exc).__name__}: {exc}",
-                "unsqueeze(0) when audio.dim() == 1",
-            )
-        )
-        return failures
+        return failures + [
+            CheckFailure("1-D input", "audio[T] to work", _raised(exc), "unsqueeze(0) when audio.dim() == 1")
+        ]
     if isinstance(flat, torch.Tensor) and flat.dim() == one.dim() - 1:
         flat = flat.unsqueeze(0)
     if not isinstance(flat, torch.Tensor) or flat.shape != one.shape:
         found = tuple(flat.shape) if isinstance(flat, torch.Tensor) else type(flat).__name__
         failures.append(
             CheckFailure(
-                "1-D input", f"the shape of a batch of one, {tuple(one.shape)}", f"{found}", "unsqueeze(0)"
+                "1-D input", f"the shape of a batch of one, {tuple(one.shape)}", str(found), "unsqueeze(0)"
             )
         )
     return failures

@@ -75,12 +75,6 @@ class EncodeStats:
     skipped: list[str] = field(default_factory=list)
 
 
-def best_device(requested: str | None = None) -> torch.device:
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def plan_batches(lengths: list[int], batch_size: int, pads_safely: bool) -> list[list[int]]:
     """Group clip indices into batches: by sorted length when padding is safe, else equal lengths only."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
@@ -173,13 +167,6 @@ def validate_output(output: Any, *, batch_size: int, dim: int, num_layers: int |
         )
 
 
-def iter_split_samples(
-    shards: list[Path], on_error: Callable[[DataError], None] | None = None
-) -> Iterator[RawSample]:
-    for shard in shards:
-        yield from iter_shard(shard, on_error)
-
-
 class BackgroundWriter:
     """Feeds a SplitWriter from a thread of its own, so that pooling, casting and writing one window's
     frames overlap with encoding the next. At most `depth` windows wait, so memory stays bounded. An
@@ -243,7 +230,7 @@ def encode_split(
 
     The shards are those the store key was built from, found once by the task, so the key always
     describes exactly the files that were encoded."""
-    device = best_device(options.device)
+    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     encoder.to(device).eval()
     rate = info.sampling_rate
     crop_samples = round(config.crop_length * rate) if config.crop_length else None
@@ -263,7 +250,7 @@ def encode_split(
     bar = start_progress(f"encode {config.name}/{split}", lambda: count_clips(shards), "clips")
     try:
         decoded = decode_in_order(
-            iter_split_samples(shards, on_error),
+            itertools.chain.from_iterable(iter_shard(shard, on_error) for shard in shards),
             rate,
             workers=workers,
             lookahead=options.lookahead_clips,
@@ -305,29 +292,20 @@ def encode_split(
                 "skipped": stats.skipped,
             }
         )
-    except OSError as exc:
-        _stop_quietly(background)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # stop the writer before its files go; report the first error
+            background.finish()
         writer.abort()
-        if exc.errno == errno.ENOSPC:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             raise ArtifactError(
                 f"task {config.name!r}, split {split!r}: no space left on the device while writing the "
                 f"embedding store under {split_dir.parent}. Nothing was kept; free space (or choose another "
                 "--env-root) and run again."
             ) from exc
         raise
-    except BaseException:
-        _stop_quietly(background)
-        writer.abort()
-        raise
     finally:
         bar.close()
     return stats
-
-
-def _stop_quietly(background: BackgroundWriter) -> None:
-    """Stop the writer thread before its files are removed; the error being handled is the one to report."""
-    with contextlib.suppress(Exception):
-        background.finish()
 
 
 def count_clips(shards: list[Path]) -> int | None:

@@ -61,7 +61,10 @@ def _describe(valid: Sequence[Any]) -> str:
     return f"[{head}, ..., {tail}] ({len(valid)} classes)"
 
 
-def label_error(message: str, *, field: str | None, value: Any, valid: Sequence[Any] | None) -> LabelError:
+def label_error(
+    message: str, *, field: str | None = None, value: Any = None, valid: Sequence[Any] | None = None
+) -> LabelError:
+    """A LabelError carrying the JSON field, the offending value and the valid classes."""
     error = LabelError(message)
     error.field = field
     error.value = value
@@ -77,14 +80,10 @@ def field_of(meta: Any, key: str) -> Any:
             f"{meta!r}.",
             field=key,
             value=meta,
-            valid=None,
         )
     if key not in meta:
         raise label_error(
-            f"the sample's JSON has no field {key!r}; its fields are {sorted(meta)}.",
-            field=key,
-            value=None,
-            valid=None,
+            f"the sample's JSON has no field {key!r}; its fields are {sorted(meta)}.", field=key
         )
     return meta[key]
 
@@ -115,18 +114,22 @@ def class_index(meta: Any, key: str, index: Mapping[Any, int]) -> int:
 
 def multi_hot(meta: Any, key: str, index: Mapping[Any, int], *, separator: str = ";") -> list[float]:
     """Multi-label classification: a multi-hot vector of length len(index) from 'a;b;c'."""
-    value = field_of(meta, key)
+    target = [0.0] * len(index)
+    for name in _split(field_of(meta, key), separator, field=key, index=index):
+        target[lookup(name, index, field=key)] = 1.0
+    return target
+
+
+def _split(value: Any, separator: str, *, field: str, index: Mapping[Any, int]) -> list[str]:
+    """The class names of a separated string such as 'a;b;c'."""
     if not isinstance(value, str):
         raise label_error(
-            f"{key}={value!r} should be a {separator!r}-separated string of class names.",
-            field=key,
+            f"{field}={value!r} should be a {separator!r}-separated string of class names.",
+            field=field,
             value=value,
             valid=list(index),
         )
-    target = [0.0] * len(index)
-    for name in value.split(separator):
-        target[lookup(name, index, field=key)] = 1.0
-    return target
+    return value.split(separator)
 
 
 def number(value: Any, *, field: str) -> float:
@@ -138,7 +141,7 @@ def number(value: Any, *, field: str) -> float:
     except ValueError:
         result = None
     if result is None or not math.isfinite(result):
-        raise label_error(f"{field}={value!r} is not a finite number.", field=field, value=value, valid=None)
+        raise label_error(f"{field}={value!r} is not a finite number.", field=field, value=value)
     return result
 
 
@@ -161,9 +164,7 @@ def events(
         raise label_error(
             f"expected the sample's JSON to be a list of events with fields {start_key!r}, {end_key!r} "
             f"and {class_key!r}, got {type(meta).__name__} {meta!r}.",
-            field=None,
             value=meta,
-            valid=None,
         )
     result = []
     for event in meta:
@@ -175,19 +176,8 @@ def events(
                 f"expected 0 <= {start_key} <= {end_key} (seconds).",
                 field=start_key,
                 value=event,
-                valid=None,
             )
         value = field_of(event, class_key)
-        if separator is None:
-            names = [value]
-        elif isinstance(value, str):
-            names = value.split(separator)
-        else:
-            raise label_error(
-                f"{class_key}={value!r} should be a {separator!r}-separated string of class names.",
-                field=class_key,
-                value=value,
-                valid=list(index),
-            )
+        names = [value] if separator is None else _split(value, separator, field=class_key, index=index)
         result.extend((start, end, lookup(name, index, field=class_key)) for name in names)
     return result
