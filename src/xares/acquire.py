@@ -164,11 +164,9 @@ def _generate(config: TaskConfig) -> list[Path]:
         produced = sorted(p for p in scratch.iterdir() if p.is_file())
         if not produced:
             raise DataError(f"task {config.name!r}: its generator wrote no files into {scratch}")
-        placed = []
-        for path in produced:
-            target = task_dir / path.name
+        placed = [task_dir / path.name for path in produced]
+        for path, target in zip(produced, placed, strict=True):
             os.replace(path, target)
-            placed.append(target)
             failpoint("acquire.placing")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -258,14 +256,9 @@ def _check_listing(config: TaskConfig, files: list[RecordFile]) -> None:
 
 def _user_shards(config: TaskConfig) -> list[Path]:
     try:
-        shards = [
-            p
-            for split in config.data_splits()
-            for p in find_shards(config.task_dir, config.shard_pattern(split))
-        ]
+        return _split_shards(config)
     except DataError as exc:
         raise DataError(
             f"task {config.name!r} has no download source (private or without zenodo_id) and its shards are "
             f"not in place: {exc}"
         ) from exc
-    return shards

@@ -77,10 +77,8 @@ def resolve_mirror(mirror: str | None = None) -> str:
 
 def _mirror_source(mirror: str | None) -> tuple[str, str]:
     """(mirror URL, where it came from), for advice that names both."""
-    if mirror:
-        return resolve_mirror(mirror), "--debian-mirror"
-    if os.environ.get(MIRROR_ENV):
-        return resolve_mirror(None), f"${MIRROR_ENV}"
+    if mirror or os.environ.get(MIRROR_ENV):
+        return resolve_mirror(mirror), "--debian-mirror" if mirror else f"${MIRROR_ENV}"
     return resolve_mirror(None), f"the default (--debian-mirror or ${MIRROR_ENV} choose another)"
 
 
@@ -126,16 +124,12 @@ def fetch_package(
     with FileLock(str(cache_dir / f"{package.name}.lock")):
         if _is_verified(final, marker, package):
             return final
-        if final.is_file():  # a copy placed by hand, or one whose marker was lost
-            _verify(final, package)
-            write_json_atomic(marker, asdict(package))
-            return final
-        if use_apt is None:
-            use_apt = (
-                mirror is None and not os.environ.get(MIRROR_ENV) and shutil.which("apt-get") is not None
-            )
-        if not (use_apt and _apt_download(package, cache_dir)):
-            _http_download(package, cache_dir, mirror, retry or RetryPolicy())
+        if not final.is_file():  # else a copy placed by hand, or one whose marker was lost: checked
+            if use_apt is None:
+                no_mirror = mirror is None and not os.environ.get(MIRROR_ENV)
+                use_apt = no_mirror and shutil.which("apt-get") is not None
+            if not (use_apt and _apt_download(package, cache_dir)):
+                _http_download(package, cache_dir, mirror, retry or RetryPolicy())
         _verify(final, package)
         write_json_atomic(marker, asdict(package))
         return final
@@ -177,16 +171,16 @@ def _apt_download(package: DebianPackage, cache_dir: Path) -> bool:
             check=False,
         )
         got = scratch / package.file_name
-        if result.returncode != 0 or not got.is_file():
-            logger.info("apt-get download %s failed (%s); trying HTTP", package.name, result.stderr.strip())
-            return False
-        os.replace(got, cache_dir / package.file_name)
-        return True
+        if result.returncode == 0 and got.is_file():
+            os.replace(got, cache_dir / package.file_name)
+            return True
+        why: object = result.stderr.strip()
     except (OSError, subprocess.SubprocessError) as exc:
-        logger.info("apt-get download %s failed (%s); trying HTTP", package.name, exc)
-        return False
+        why = exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    logger.info("apt-get download %s failed (%s); trying HTTP", package.name, why)
+    return False
 
 
 def _http_download(package: DebianPackage, cache_dir: Path, mirror: str | None, policy: RetryPolicy) -> None:

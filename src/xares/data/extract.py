@@ -36,6 +36,11 @@ ZIP_SUFFIXES: tuple[str, ...] = (".zip",)
 TAR_SUFFIXES: tuple[str, ...] = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
 _CHUNK = 1 << 20
+_SPECIAL = {
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a FIFO",
+}
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # What a damaged or truncated archive raises while being read (BadGzipFile is an OSError, hence listed).
 _CORRUPT = (
@@ -66,11 +71,9 @@ def archive_format(archive: Path) -> str | None:
     if zipfile.is_zipfile(archive):
         return "zip"
     try:
-        if tarfile.is_tarfile(archive):
-            return "tar"
+        return "tar" if tarfile.is_tarfile(archive) else None
     except (OSError, *_CORRUPT):
         return None
-    return None
 
 
 def safe_extract(archive: Path, dest_dir: Path) -> list[Path]:
@@ -157,7 +160,10 @@ def _clear(archive: Path, name: str, target: Path) -> None:
         raise _refuse(archive, name, "would replace a directory of the same name")
 
 
-def _write_file(archive: Path, name: str, target: Path, source: BinaryIO) -> None:
+def _write_file(archive: Path, root: Path, name: str, parts: tuple[str, ...], source: BinaryIO) -> None:
+    if not parts:
+        raise _refuse(archive, name, "is a file without a name")
+    target = _target(archive, root, name, parts)
     _clear(archive, name, target)
     # O_EXCL|O_NOFOLLOW: never write through a symlink, even one created a moment ago.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -223,27 +229,14 @@ def _extract_tar(archive: Path, root: Path) -> None:
             if member.isdir():
                 _make_dir(archive, root, name, parts)
             elif member.isreg():
-                if not parts:
-                    raise _refuse(archive, name, "is a file without a name")
-                source = tar.extractfile(member)
-                if source is None:  # pragma: no cover - isreg() members always have data
-                    raise _refuse(archive, name, "has no data")
-                with source:
-                    _write_file(archive, name, _target(archive, root, name, parts), source)
+                with tar.extractfile(member) as source:
+                    _write_file(archive, root, name, parts, source)
             elif member.issym():
                 _make_symlink(archive, root, name, parts, member.linkname)
             elif member.islnk():
                 _make_hardlink(archive, root, name, parts, member.linkname)
             else:
-                kind = (
-                    "a character device"
-                    if member.ischr()
-                    else "a block device"
-                    if member.isblk()
-                    else "a FIFO"
-                    if member.isfifo()
-                    else f"of unsupported type {member.type!r}"
-                )
+                kind = _SPECIAL.get(member.type, f"of unsupported type {member.type!r}")
                 raise _refuse(archive, name, f"is {kind}; audio data never needs one")
 
 
@@ -260,12 +253,9 @@ def _extract_zip(archive: Path, root: Path) -> None:
                 link = zf.read(info).decode("utf-8", errors="surrogateescape")
                 _make_symlink(archive, root, name, parts, link)
             elif file_type in (0, stat.S_IFREG):
-                if not parts:
-                    raise _refuse(archive, name, "is a file without a name")
-                target = _target(archive, root, name, parts)
                 try:
                     with zf.open(info) as source:
-                        _write_file(archive, name, target, source)
+                        _write_file(archive, root, name, parts, source)
                 except RuntimeError as exc:  # encrypted members
                     raise _refuse(archive, name, f"cannot be read ({exc})") from exc
             else:

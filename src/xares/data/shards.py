@@ -20,6 +20,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from xares.atomic import current_umask
 from xares.errors import DataError
 
 # Upstream's priority order when one sample carries several audio members.
@@ -85,7 +86,8 @@ def iter_shard(
     seen_keys: set[str] = set()
     bad_key = False
 
-    def report(error: DataError) -> None:
+    def report(error: DataError | str) -> None:
+        error = DataError(error) if isinstance(error, str) else error
         if on_error is None:
             raise error
         on_error(error)
@@ -108,22 +110,17 @@ def iter_shard(
                 key, ext = split_member_name(info.name)
                 if key != current_key:
                     yield from finish()
-                    current_key, members, bad_key = key, {}, False
+                    current_key, members = key, {}
+                    bad_key = key in seen_keys or not _is_utf8(key)
                     if key in seen_keys:
-                        bad_key = True
                         report(
-                            DataError(
-                                f"{path}: key {key!r} appears twice, apart. Keys must be unique and a "
-                                "sample's members adjacent; rebuild the shard."
-                            )
+                            f"{path}: key {key!r} appears twice, apart. Keys must be unique and a "
+                            "sample's members adjacent; rebuild the shard."
                         )
-                    elif not _is_utf8(key):
-                        bad_key = True
+                    elif bad_key:
                         report(
-                            DataError(
-                                f"{path}: the member name {info.name!r} is not valid UTF-8. Rename the file "
-                                "(keys are UTF-8 text) and rebuild the shard."
-                            )
+                            f"{path}: the member name {info.name!r} is not valid UTF-8. Rename the file "
+                            "(keys are UTF-8 text) and rebuild the shard."
                         )
                     seen_keys.add(key)
                 if bad_key:
@@ -131,10 +128,8 @@ def iter_shard(
                 if ext in members:
                     bad_key = True
                     report(
-                        DataError(
-                            f"{path}: sample {key!r} has two '.{ext}' members. Keys must be unique; rebuild "
-                            "the shard."
-                        )
+                        f"{path}: sample {key!r} has two '.{ext}' members. Keys must be unique; rebuild "
+                        "the shard."
                     )
                     continue
                 handle = tar.extractfile(info)
@@ -282,19 +277,15 @@ def write_shards(
                 for key, audio, ext, meta in chunk:
                     _add_member(tar, f"{key}.{ext}", audio)
                     _add_member(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-            os.chmod(tmp_name, _file_mode())  # mkstemp creates 0600; shards are ordinary data files
+            os.chmod(
+                tmp_name, 0o666 & ~current_umask()
+            )  # mkstemp creates 0600; shards are ordinary data files
             os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
         written.append(target)
     return written
-
-
-def _file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
