@@ -238,11 +238,7 @@ def _take_steps(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class CtcSettings:
-    epochs: int
-    learning_rate: float
-    batch_size: int
-    seed: int
+class CtcSettings(Schedule):
     hidden: int = 192
     frame_stack: int = 1
     dropout: float = 0.1
@@ -362,7 +358,7 @@ def _fit_ctc(
         build,
         train_epoch,
         validate if valid is not None else None,
-        schedule=Schedule.of(settings),
+        schedule=settings,
         better=SELECTION_METRIC.better,
         optimiser="torch",
         on_epoch=on_epoch,
@@ -400,11 +396,7 @@ class SwiGLUAdapter(torch.nn.Module):
 
 
 @dataclass(frozen=True)
-class LlmSettings:
-    epochs: int
-    learning_rate: float
-    batch_size: int
-    seed: int
+class LlmSettings(Schedule):
     llm: str = DEFAULT_LLM
     separator: str = SEPARATOR
     max_new_tokens: int = 200
@@ -584,7 +576,7 @@ def train_llm_probe(
         build,
         train_epoch,
         validate if valid is not None else None,
-        schedule=Schedule.of(settings),
+        schedule=settings,
         better=SELECTION_METRIC.better,
         optimiser="torch",
         on_epoch=on_epoch,

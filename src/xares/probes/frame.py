@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ from xares.metrics import Metric, get_metric
 from xares.metrics.segment import frame_average_precision, segment_f1, segment_window
 from xares.probes import ProbeContext, ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
-from xares.probes.linear import LinearHead
+from xares.probes.linear import LinearHead, ProbeOutcome
 from xares.probes.training import Schedule, fit
 from xares.stats import clip_keys, frame_record
 from xares.store import SplitEmbeddings
@@ -214,11 +214,7 @@ def make_frame_targets(
 
 # ----- training ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class FrameProbeSettings:
-    epochs: int
-    learning_rate: float
-    batch_size: int
-    seed: int
+class FrameProbeSettings(Schedule):
     pos_weight: float | list[float] | None = None
     # protocol xares-0.1.3: the loss also averages over the batch padding (zero frames, labelled inactive)
     loss_over_padding: bool = False
@@ -233,15 +229,6 @@ class FrameClips:
 
     def __len__(self) -> int:
         return len(self.frames)
-
-
-@dataclass
-class FrameOutcome:
-    score: float
-    best_epoch: int
-    valid_score: float | None
-    test_outputs: list[np.ndarray]
-    layer_weights: list[float] | None = None  # the learned mix of a multi-layer input (xares.probes.layers)
 
 
 Evaluate = Callable[[list[np.ndarray], list[np.ndarray]], float]  # (logits per clip, targets per clip)
@@ -265,28 +252,18 @@ def stack_frames(frames: Sequence[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([np.asarray(f, dtype=np.float32) for f in frames]))
 
 
-@dataclass
-class Chunk:
-    """Whole clips' frames stacked into one tensor, and where each clip's rows end but the last."""
-
-    features: torch.Tensor
-    bounds: np.ndarray
-
-
-def chunk_clips(frames: Sequence[np.ndarray]) -> list[Chunk]:
-    """The clips in order, grouped into chunks of whole clips of at most PREDICT_FRAMES frames (a longer
-    clip is a chunk of its own)."""
-    chunks: list[Chunk] = []
+def chunk_clips(frames: Sequence[np.ndarray]) -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+    """The clips in order, in chunks of whole clips of at most PREDICT_FRAMES frames (a longer clip is a
+    chunk of its own): each chunk's frames stacked into one tensor, and where each clip's rows end but
+    the last. Made one at a time, so only one chunk is in memory."""
     start = 0
     while start < len(frames):
         stop, total = start, 0
         while stop < len(frames) and (stop == start or total + frames[stop].shape[0] <= PREDICT_FRAMES):
             total += frames[stop].shape[0]
             stop += 1
-        bounds = np.cumsum([f.shape[0] for f in frames[start:stop]])[:-1]
-        chunks.append(Chunk(features=stack_frames(frames[start:stop]), bounds=bounds))
+        yield stack_frames(frames[start:stop]), np.cumsum([f.shape[0] for f in frames[start:stop]])[:-1]
         start = stop
-    return chunks
 
 
 def concat_clips(parts: Sequence[FrameClips]) -> FrameClips:
@@ -296,28 +273,14 @@ def concat_clips(parts: Sequence[FrameClips]) -> FrameClips:
 
 
 @torch.no_grad()
-def predict_chunks(head: torch.nn.Module, chunks: Sequence[Chunk]) -> list[np.ndarray]:
-    """Logits [T_i, C] of every clip of the chunks, in order."""
+def predict_chunks(
+    head: torch.nn.Module, chunks: Iterable[tuple[torch.Tensor, np.ndarray]]
+) -> list[np.ndarray]:
+    """Logits [T_i, C] of every clip of the chunks (chunk_clips), in order."""
     head.eval()
     outputs: list[np.ndarray] = []
-    for chunk in chunks:
-        outputs.extend(np.split(head(chunk.features).numpy(), chunk.bounds))
-    return outputs
-
-
-@torch.no_grad()
-def predict_clips(head: torch.nn.Module, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Logits [T_i, C] of every clip, computed over chunks of whole clips, one chunk in memory at a time."""
-    head.eval()
-    outputs: list[np.ndarray] = []
-    start = 0
-    while start < len(frames):
-        stop, total = start, 0
-        while stop < len(frames) and (stop == start or total + frames[stop].shape[0] <= PREDICT_FRAMES):
-            total += frames[stop].shape[0]
-            stop += 1
-        outputs.extend(predict_chunks(head, chunk_clips(frames[start:stop])))
-        start = stop
+    for features, bounds in chunks:
+        outputs.extend(np.split(head(features).numpy(), bounds))
     return outputs
 
 
@@ -362,7 +325,7 @@ def train_frame_probe(
     better: Callable[[float, float | None], bool],
     settings: FrameProbeSettings,
     on_epoch: Callable[[], None] | None = None,
-) -> FrameOutcome:
+) -> ProbeOutcome:
     """Train on `train`, keep the best epoch on `valid` (the last without one), score `test` once.
 
     `evaluate(logits_per_clip, targets_per_clip)` is the task metric; `better(new, best)` says whether a
@@ -396,45 +359,40 @@ def train_frame_probe(
     # The validation clips are the same every epoch: stacked once when they fit in memory.
     valid_chunks = None
     if valid is not None and sum(f.size for f in valid.frames) * 4 <= IN_MEMORY_BYTES:
-        valid_chunks = chunk_clips(valid.frames)
+        valid_chunks = list(chunk_clips(valid.frames))
 
     def validate(head: torch.nn.Module) -> float:
-        if valid_chunks is not None:
-            return evaluate(predict_chunks(head, valid_chunks), valid.targets)
-        return evaluate(predict_clips(head, valid.frames), valid.targets)
+        chunks = valid_chunks if valid_chunks is not None else chunk_clips(valid.frames)
+        return evaluate(predict_chunks(head, chunks), valid.targets)
 
     fitted = fit(
         build,
         train_epoch,
         validate if valid is not None else None,
-        schedule=Schedule.of(settings),
+        schedule=settings,
         better=better,
         optimiser="torch",
         on_epoch=on_epoch,
     )
-    head, best_epoch, best_score = fitted.model, fitted.best_epoch, fitted.valid_score
-    outputs = predict_clips(head, test.frames)
-    return FrameOutcome(
+    outputs = predict_chunks(fitted.model, chunk_clips(test.frames))
+    return ProbeOutcome(
         score=evaluate(outputs, test.targets),
-        best_epoch=best_epoch,
-        valid_score=best_score,
+        best_epoch=fitted.best_epoch,
+        valid_score=fitted.valid_score,
         test_outputs=outputs,
-        layer_weights=learned_weights(head),
+        layer_weights=learned_weights(fitted.model),
     )
 
 
 # ----- the probe --------------------------------------------------------------------------------------
 def _task_metric(metric: Metric, **segment_args: Any) -> Evaluate:
     """The task metric on per-clip frames: segment F1 with its arguments, any other on all frames."""
-    if metric.name.startswith("segmentf1"):
+    per_clip = metric.name.startswith("segmentf1")
 
-        def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
+    def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
+        if per_clip:
             return metric.compute(outputs, targets, **segment_args)
-
-    else:
-
-        def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
-            return metric.compute(np.concatenate(outputs), np.concatenate(targets))
+        return metric.compute(np.concatenate(outputs), np.concatenate(targets))
 
     return evaluate
 

@@ -27,12 +27,8 @@ CRITERIA = {
 
 
 @dataclass(frozen=True)
-class LinearProbeSettings:
-    epochs: int
-    learning_rate: float
-    batch_size: int
+class LinearProbeSettings(Schedule):
     criterion: str
-    seed: int
 
 
 @dataclass
@@ -40,7 +36,7 @@ class ProbeOutcome:
     score: float
     best_epoch: int
     valid_score: float | None
-    test_outputs: np.ndarray
+    test_outputs: np.ndarray | list[np.ndarray]  # [N, C]; a frame head's: [T_i, C] per clip
     layer_weights: list[float] | None = None  # the learned mix of a multi-layer input (xares.probes.layers)
 
 
@@ -107,7 +103,7 @@ def train_linear_probe(
             build,
             train_epoch,
             validate if valid is not None else None,
-            schedule=Schedule.of(settings),
+            schedule=settings,
             better=metric.better,
             on_epoch=on_epoch,
         )

@@ -374,11 +374,7 @@ LOSSES = {  # protocol -> the training loss
 
 
 @dataclass(frozen=True)
-class RetrievalSettings:
-    epochs: int
-    learning_rate: float
-    batch_size: int
-    seed: int
+class RetrievalSettings(Schedule):
     hidden: int = DEFAULT_SIZE
     out: int = DEFAULT_SIZE
     protocol: str = "published"  # xares-0.1.3: upstream's loss (LOSSES)
@@ -471,7 +467,7 @@ def train_retrieval_model(
         build,
         train_epoch,
         validate if valid_data is not None else None,
-        schedule=Schedule.of(settings),
+        schedule=settings,
         better=SELECTION_METRIC.better,
         optimiser="torch",
         on_epoch=on_epoch,

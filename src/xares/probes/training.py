@@ -31,16 +31,12 @@ Optimiser = Any  # FusedAdam, PerTensorAdam or torch.optim.Adam: each has param_
 
 @dataclass(frozen=True)
 class Schedule:
-    """How long and how fast a head trains, and its seed."""
+    """How long, how fast and in what batches a head trains, and its seed; every head's settings extend it."""
 
     epochs: int
     learning_rate: float
+    batch_size: int
     seed: int
-
-    @classmethod
-    def of(cls, settings: Any) -> Schedule:
-        """The schedule of a head's settings (every head's settings hold epochs, learning_rate, seed)."""
-        return cls(epochs=settings.epochs, learning_rate=settings.learning_rate, seed=settings.seed)
 
 
 @dataclass
@@ -71,7 +67,23 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-class FusedAdam:
+class _Adam:
+    """The parts FusedAdam and PerTensorAdam share: the rate in param_groups (the schedule sets it there,
+    as on a torch optimizer), grads set to None, and torch.optim.Adam itself where the subclass cannot."""
+
+    def __init__(self, params: list[torch.nn.Parameter], *, lr: float, use_torch: bool) -> None:
+        self.params = params
+        self.param_groups = [{"lr": lr}]
+        self._fallback = torch.optim.Adam(self.params, lr=lr) if use_torch else None
+        if self._fallback is not None:
+            self.param_groups = self._fallback.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for param in self.params:
+            param.grad = None
+
+
+class FusedAdam(_Adam):
     """Adam with torch's defaults, stepping through the fused kernel that `torch.optim.Adam(fused=True)`
     calls, bit for bit the same updates (tests/test_probes.py checks it).
 
@@ -82,20 +94,10 @@ class FusedAdam:
     """
 
     def __init__(self, params: list[torch.nn.Parameter], *, lr: float) -> None:
-        self.params = list(params)
-        self.param_groups = [{"lr": lr}]  # the schedule sets the rate here, as on a torch optimizer
-        self._fallback = None
-        if not hasattr(torch, "_fused_adam_"):
-            self._fallback = torch.optim.Adam(self.params, lr=lr)
-            self.param_groups = self._fallback.param_groups
-            return
+        super().__init__(list(params), lr=lr, use_torch=not hasattr(torch, "_fused_adam_"))
         self._exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self._exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self._steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for param in self.params:
-            param.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
@@ -120,7 +122,7 @@ class FusedAdam:
         )
 
 
-class PerTensorAdam:
+class PerTensorAdam(_Adam):
     """torch.optim.Adam's default CPU update (its per-tensor implementation, `_single_tensor_adam`, with
     torch's defaults), bit for bit (tests/test_fast_paths.py checks it), without torch.optim.
 
@@ -131,22 +133,10 @@ class PerTensorAdam:
     """
 
     def __init__(self, params: list[torch.nn.Parameter], *, lr: float) -> None:
-        self.params = list(params)
-        self.param_groups = [{"lr": lr}]
-        self._fallback = None
-        if any(p.device.type != "cpu" for p in self.params):
-            self._fallback = torch.optim.Adam(self.params, lr=lr)
-            self.param_groups = self._fallback.param_groups
-            return
+        params = list(params)
+        super().__init__(params, lr=lr, use_torch=any(p.device.type != "cpu" for p in params))
         # Adam's state as torch.optim.Adam creates it: created on a parameter's first gradient
         self._state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        if self._fallback is not None:
-            self._fallback.zero_grad(set_to_none=set_to_none)
-            return
-        for param in self.params:
-            param.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
@@ -170,10 +160,8 @@ class PerTensorAdam:
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             step = step_t.item()
-            bias_correction1 = 1 - beta1**step
-            bias_correction2 = 1 - beta2**step
-            step_size = lr / bias_correction1
-            bias_correction2_sqrt = bias_correction2**0.5
+            step_size = lr / (1 - beta1**step)
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
             denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
             param.addcdiv_(exp_avg, denom, value=-step_size)
 
