@@ -10,7 +10,7 @@ every task's shared clips in each replicate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,21 @@ def _clips(task: dict[str, Any] | None) -> stats.TestClips | None:
     return stats.TestClips.from_json(task["per_clip"])
 
 
+def _paired(
+    clips_a: stats.TestClips | None, clips_b: stats.TestClips | None, score: str, resamples: int, seed: int
+) -> tuple[stats.PairedTest | None, tuple[np.ndarray, np.ndarray] | None]:
+    """The paired test of A against B and both sides' bootstrap draws; (None, None) without per-clip
+    data on both sides, without resamples or without shared clips."""
+    if clips_a is None or clips_b is None or resamples <= 0:
+        return None, None
+    drawn = stats.paired_draws(clips_a, clips_b, score, resamples=resamples, seed=seed)
+    if drawn is None:
+        return None, None
+    score_a, score_b, draws_a, draws_b, count = drawn
+    test = stats.summarise_pair(score_a, score_b, draws_a - draws_b, count, len(clips_a), len(clips_b))
+    return test, (draws_a, draws_b)
+
+
 def compare_results(
     a: dict[str, Any],
     b: dict[str, Any],
@@ -74,18 +89,10 @@ def compare_results(
             task_a, task_b = tasks_a[name], tasks_b[name]
             if task_a.get(score) is None or task_b.get(score) is None:
                 continue
-            clips_a, clips_b = _clips(task_a), _clips(task_b)
-            test = None
-            if clips_a is not None and clips_b is not None and resamples > 0:
-                drawn = stats.paired_draws(
-                    clips_a, clips_b, score, resamples=resamples, seed=stats.stable_seed(seed, name, score)
-                )
-                if drawn is not None:
-                    score_a, score_b, draws_a, draws_b, count = drawn
-                    test = stats.summarise_pair(
-                        score_a, score_b, draws_a - draws_b, count, len(clips_a), len(clips_b)
-                    )
-                    draws[name] = (draws_a, draws_b)
+            pair_seed = stats.stable_seed(seed, name, score)
+            test, drawn = _paired(_clips(task_a), _clips(task_b), score, resamples, pair_seed)
+            if drawn is not None:
+                draws[name] = drawn
             rows.append(
                 Comparison(
                     name=name,
@@ -101,7 +108,7 @@ def compare_results(
                 )
             )
         for scope in ("public", "all"):
-            rows.append(_average_row(a, b, probe, scope, draws, tasks_a, alpha))
+            rows.append(_average_row(a, b, probe, score, scope, draws, tasks_a, alpha))
     return rows + _llm_rows(a, b, resamples=resamples, seed=seed, alpha=alpha)
 
 
@@ -124,14 +131,7 @@ def _llm_rows(
         if task_a.get("per_clip") and task_b.get("per_clip") and resamples > 0:
             clips_a = stats.TestClips.from_json(task_a["per_clip"])
             clips_b = stats.TestClips.from_json(task_b["per_clip"])
-            drawn = stats.paired_draws(
-                clips_a, clips_b, "mlp_score", resamples=resamples, seed=stats.stable_seed(seed, name, "llm")
-            )
-            if drawn is not None:
-                score_a, score_b, draws_a, draws_b, count = drawn
-                test = stats.summarise_pair(
-                    score_a, score_b, draws_a - draws_b, count, len(clips_a), len(clips_b)
-                )
+            test, _ = _paired(clips_a, clips_b, "mlp_score", resamples, stats.stable_seed(seed, name, "llm"))
         rows.append(
             Comparison(
                 name=name,
@@ -152,6 +152,7 @@ def _average_row(
     a: dict[str, Any],
     b: dict[str, Any],
     probe: str,
+    score: str,
     scope: str,
     draws: dict[str, tuple[np.ndarray, np.ndarray]],
     tasks_a: dict[str, dict[str, Any]],
@@ -162,7 +163,6 @@ def _average_row(
     included = average_a.get("tasks", [])
     label = AVERAGE_LABELS[scope]
     if set(included) != set(average_b.get("tasks", [])):  # e.g. a run beside a published table
-        score = {p: s for p, s, _ in PROBES}[probe]
         tasks_b = {t["name"]: t for t in b["tasks"]}
         included = [t for t in included if t in set(average_b.get("tasks", []))]
         average_a = _average_over(included, tasks_a, score)
@@ -243,35 +243,31 @@ def comparison_cells(row: Comparison, labels: Sequence[str]) -> list[str]:
     test = row.test
     interval = f"[{test.interval[0]:+.3f}, {test.interval[1]:+.3f}]" if test and test.interval else "-"
     p_value = "-" if not test or test.p_value is None else f"{test.p_value:.3f}"
-    difference = (
-        test.difference
-        if test
-        else (None if row.reported_a is None or row.reported_b is None else row.reported_a - row.reported_b)
-    )
+    known = row.reported_a is not None and row.reported_b is not None
+    difference = test.difference if test else (row.reported_a - row.reported_b if known else None)
     mark = f"* {labels[0] if row.winner == 'A' else labels[1]} better" if row.significant else ""
     if test is None:
         mark = "no paired test: no per-clip data"
     elif test.clips_a and (test.shared_clips < test.clips_a or test.shared_clips < test.clips_b):
         mark += f" ({test.shared_clips} shared clips)"
-    return [
-        _fmt(row.reported_a),
-        _fmt(row.reported_b),
-        _fmt(difference, True),
-        interval,
-        p_value,
-        mark.strip(),
-    ]
+    numbers = [_fmt(row.reported_a), _fmt(row.reported_b), _fmt(difference, True)]
+    return [*numbers, interval, p_value, mark.strip()]
 
 
 COLUMNS = ("A", "B", "A − B", "95% interval", "p", "")
 
 
-def comparison_table(rows: list[Comparison], labels: Sequence[str]) -> list[Table]:
-    tables = []
+def sections(rows: list[Comparison]) -> Iterator[tuple[str, list[Comparison]]]:
+    """(title, rows) of each probe, in SHOWN's order, that compared at least one task."""
     for probe, _, title in SHOWN:
         selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
-        if not any(not r.name.startswith("average_") for r in selected):
-            continue
+        if any(not r.name.startswith("average_") for r in selected):
+            yield title, selected
+
+
+def comparison_table(rows: list[Comparison], labels: Sequence[str]) -> list[Table]:
+    tables = []
+    for title, selected in sections(rows):
         table = Table(title=f"{title}: {labels[0]} (A) vs {labels[1]} (B)")
         table.add_column("Task", no_wrap=True)
         for column in COLUMNS:
@@ -289,10 +285,7 @@ def comparison_table(rows: list[Comparison], labels: Sequence[str]) -> list[Tabl
 
 def comparison_markdown(rows: list[Comparison], labels: Sequence[str], notes: Sequence[str] = ()) -> str:
     lines = []
-    for probe, _, title in SHOWN:
-        selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
-        if not any(not r.name.startswith("average_") for r in selected):
-            continue
+    for title, selected in sections(rows):
         lines += [f"**{title}: {labels[0]} (A) vs {labels[1]} (B)**", ""]
         lines.append("| Task | " + " | ".join(c or "significant" for c in COLUMNS) + " |")
         lines.append("|---|" + "---|" * len(COLUMNS))

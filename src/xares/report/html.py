@@ -18,9 +18,10 @@ from typing import Any
 from xares import stats
 from xares.protocols import PROTOCOLS
 from xares.report import llm as llm_view
-from xares.report.compare import COLUMNS, compare_files, comparison_cells
+from xares.report.compare import COLUMNS, compare_files, comparison_cells, sections
 from xares.report.leaderboard import (
     LEGEND,
+    SECTION_TITLES,
     Cell,
     Leaderboard,
     build_leaderboard,
@@ -75,10 +76,9 @@ def _cell(cell: Cell) -> str:
 
 
 def leaderboard_html(board: Leaderboard) -> str:
-    titles = {"mlp": "MLP results", "knn": "kNN results"}
     parts = []
     for probe, rows in board.sections.items():
-        parts.append(f"<h3>{titles[probe]}</h3><table><tr><th>Task</th>")
+        parts.append(f"<h3>{SECTION_TITLES[probe]}</h3><table><tr><th>Task</th>")
         parts.append("".join(f"<th>{_e(name)}</th>" for name in board.encoders) + "</tr>")
         for row in rows:
             label = _e(row.label + row_marks(row))
@@ -122,13 +122,9 @@ def encoders_html(documents: Sequence[dict[str, Any]]) -> str:
 
 
 def comparison_html(documents: Sequence[dict[str, Any]], resamples: int) -> str:
-
     rows, labels, notes = compare_files(documents[:2], resamples=resamples)
     parts = [f"<p>{_e(labels[0])} (A) against {_e(labels[1])} (B), paired over the test clips both hold.</p>"]
-    for probe, title in (("mlp", "MLP"), ("knn", "kNN"), ("llm", "LLM track")):
-        selected = [r for r in rows if r.probe == probe and (r.reported_a is not None or r.test)]
-        if not any(not r.name.startswith("average_") for r in selected):
-            continue
+    for title, selected in sections(rows):
         parts.append(f"<h3>{title}</h3><table><tr><th>Task</th>")
         parts.append("".join(f"<th>{_e(c or 'significant')}</th>" for c in COLUMNS) + "</tr>")
         for row in selected:
@@ -166,28 +162,22 @@ def _per_class_table(per_class: dict[str, Any], probe: str) -> str:
     keys = [k for k in ("recall", "precision", "f1", "ap") if k in per_class]
     head = "<tr><th>Class</th><th>Support</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>"
     rows = []
-    for i, name in enumerate(per_class["names"]):
+    names = per_class["names"]
+    for i, name in enumerate(names):
         values = "".join(
             f"<td>{'-' if per_class[k][i] is None else f'{per_class[k][i]:.3f}'}</td>" for k in keys
         )
         rows.append(f"<tr><td>{_e(name)}</td><td>{_e(per_class['support'][i])}</td>{values}</tr>")
-    extra = ""
-    if per_class.get("top_confusions"):
-        names = per_class["names"]
-        extra = (
-            "<p class='note'>Most frequent confusions: "
-            + ", ".join(
-                f"{_e(names[c['true']])} → {_e(names[c['predicted']])} ({c['count']})"
-                for c in per_class["top_confusions"]
-            )
-            + "</p>"
-        )
+    confusions = ", ".join(
+        f"{_e(names[c['true']])} → {_e(names[c['predicted']])} ({c['count']})"
+        for c in per_class.get("top_confusions") or []
+    )
+    extra = f"<p class='note'>Most frequent confusions: {confusions}</p>" if confusions else ""
     table = f"<table>{head}{''.join(rows)}</table>"
     return f"<details><summary>per-class scores ({probe})</summary>{table}{extra}</details>"
 
 
 def task_details_html(task: dict[str, Any], encoder: str, with_plots: bool) -> str:
-
     parts = [f"<h3>{_e(task_label(task))} — {_e(encoder)}</h3>"]
     if task["status"] != "ok":
         return parts[0] + f'<p class="failed">{_e(task["status"])}: {_e(task.get("error") or "")}</p>'

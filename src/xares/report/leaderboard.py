@@ -11,6 +11,8 @@ from xares import stats
 from xares.protocols import PROTOCOLS
 from xares.report.results import ALPHA, AVERAGE_LABELS, PROBES, decode_clips
 
+SECTION_TITLES = {"mlp": "MLP results", "knn": "kNN results"}
+
 
 @dataclass
 class Cell:
@@ -95,14 +97,10 @@ def build_leaderboard(
             _mark_best(row, tasks, score, resamples=resamples, seed=seed)
             rows.append(row)
         for scope in ("public", "all"):
-            cells = []
-            for doc in documents:
-                average = doc["averages"].get(f"{probe}_{scope}", {})
-                cells.append(Cell(average.get("value"), None, average.get("ci95")))
+            averages = [d["averages"].get(f"{probe}_{scope}", {}) for d in documents]
+            cells = [Cell(average.get("value"), None, average.get("ci95")) for average in averages]
             row = Row(f"average_{scope}", AVERAGE_LABELS[scope], "", True, cells, is_average=True)
-            row.deviates = any(
-                d["averages"].get(f"{probe}_{scope}", {}).get("not_published") for d in documents
-            )
+            row.deviates = any(average.get("not_published") for average in averages)
             _mark_best(row, None, score, resamples=0, seed=seed)
             rows.append(row)
         if any(not r.is_average for r in rows):
@@ -140,21 +138,17 @@ def _mark_best(
     clips_of = [decode_clips(t) if t and t["status"] == "ok" else None for t in tasks]
     if clips_of[winner] is None:
         return
-    tests = []
-    for i, clips in enumerate(clips_of):
-        if i == winner or values[i] is None:
-            continue
-        test = (
-            stats.paired_test(
-                clips_of[winner], clips, score, resamples=resamples, seed=stats.stable_seed(seed, row.name, i)
-            )
-            if clips is not None
-            else None
+    row.tests = [
+        None
+        if clips is None
+        else stats.paired_test(
+            clips_of[winner], clips, score, resamples=resamples, seed=stats.stable_seed(seed, row.name, i)
         )
-        tests.append(test)
-    row.tests = tests
-    row.cells[winner].significant = bool(tests) and all(
-        t is not None and t.p_value is not None and t.p_value < ALPHA for t in tests
+        for i, clips in enumerate(clips_of)
+        if i != winner and values[i] is not None
+    ]
+    row.cells[winner].significant = bool(row.tests) and all(
+        t is not None and t.p_value is not None and t.p_value < ALPHA for t in row.tests
     )
 
 
@@ -172,14 +166,13 @@ def task_marks(task: dict[str, Any]) -> str:
 
 
 def format_score(value: float | None, std: float | None = None, ci95: list[float] | None = None) -> str:
-    if value is None:
-        return "-"
-    text = f"{value:.3f}"
-    if std is not None:
-        text += f" ± {std:.3f}"
-    if ci95 is not None:
-        text += f" [{ci95[0]:.3f}, {ci95[1]:.3f}]"
-    return text
+    return "-" if value is None else f"{value:.3f}" + format_spread(std, ci95)
+
+
+def format_spread(std: float | None, ci95: list[float] | None) -> str:
+    """' ± std [low, high]', each part only where known."""
+    text = "" if std is None else f" ± {std:.3f}"
+    return text + ("" if ci95 is None else f" [{ci95[0]:.3f}, {ci95[1]:.3f}]")
 
 
 def describe_protocol(board: Leaderboard) -> str:

@@ -18,12 +18,14 @@ from xares import stats
 from xares.report.html import html_report
 from xares.report.leaderboard import (
     LEGEND,
+    SECTION_TITLES,
     Cell,
     Leaderboard,
     build_leaderboard,
     describe_protocol,
     encoder_labels,
     format_score,
+    format_spread,
     marks,
     row_marks,
     task_label,
@@ -34,10 +36,9 @@ from xares.report.results import AVERAGE_LABELS
 
 def leaderboard_markdown(board: Leaderboard) -> str:
     """Tables shaped like the upstream README's: one column per encoder, best in bold, averages last."""
-    titles = {"mlp": "MLP results", "knn": "kNN results"}
     lines = [f"Protocol: {describe_protocol(board)}.", ""]
     for probe, rows in board.sections.items():
-        lines += [f"**{titles[probe]}**", ""]
+        lines += [f"**{SECTION_TITLES[probe]}**", ""]
         lines.append("| Task | " + " | ".join(board.encoders) + " |")
         lines.append("|---|" + "---|" * len(board.encoders))
         for row in rows:
@@ -52,22 +53,15 @@ def leaderboard_markdown(board: Leaderboard) -> str:
 def _markdown_cell(cell: Cell) -> str:
     if cell.value is None:
         return "-"
-    value = f"{cell.value:.3f}"
-    text = f"**{value}**" if cell.best else value
-    if cell.significant:
-        text += "†"
-    if cell.std is not None:
-        text += f" ± {cell.std:.3f}"
-    if cell.ci95 is not None:
-        text += f" [{cell.ci95[0]:.3f}, {cell.ci95[1]:.3f}]"
-    return text
+    value = f"**{cell.value:.3f}**" if cell.best else f"{cell.value:.3f}"
+    return value + ("†" if cell.significant else "") + format_spread(cell.std, cell.ci95)
 
 
 def leaderboard_table(board: Leaderboard) -> list[Table]:
-    titles = {"mlp": "MLP results", "knn": "kNN results"}
     tables = []
     for probe, rows in board.sections.items():
-        table = Table(title=titles[probe], caption=f"protocol: {', '.join(sorted(set(board.protocols)))}")
+        caption = f"protocol: {', '.join(sorted(set(board.protocols)))}"
+        table = Table(title=SECTION_TITLES[probe], caption=caption)
         table.add_column("Task", no_wrap=True)
         for name in board.encoders:
             table.add_column(name, justify="right")
@@ -135,27 +129,19 @@ def results_csv(documents: Sequence[dict[str, Any]]) -> str:
                 writer.writerow(base)
                 continue
             for name, score in task["scores"].items():
-                probe = "knn" if name == "knn_score" else "mlp"
-                metric = {"mlp_score": task["metric"], "knn_score": "accuracy"}.get(name, name)
-                interval = score.get("ci95") or [None, None]
+                headline = name in ("mlp_score", "knn_score")
                 writer.writerow(
                     {
                         **base,
-                        "probe": probe,
+                        "probe": "knn" if name == "knn_score" else "mlp",
                         "score": name,
-                        "metric": metric,
-                        "higher_is_better": task.get("higher_is_better", True)
-                        if name in ("mlp_score", "knn_score")
-                        else None,
-                        "value": _csv_number(score.get("value")),
-                        "std": _csv_number(score.get("std")),
-                        "ci95_low": _csv_number(interval[0]),
-                        "ci95_high": _csv_number(interval[1]),
+                        "metric": {"mlp_score": task["metric"], "knn_score": "accuracy"}.get(name, name),
+                        "higher_is_better": task.get("higher_is_better", True) if headline else None,
+                        **_csv_numbers(score.get("value"), score.get("std"), score.get("ci95")),
                     }
                 )
         for key, average in doc["averages"].items():
             probe, scope = key.split("_")
-            interval = average.get("ci95") or [None, None]
             writer.writerow(
                 {
                     **common,
@@ -165,9 +151,7 @@ def results_csv(documents: Sequence[dict[str, Any]]) -> str:
                     "score": f"{probe}_score",
                     "metric": "eval_weight-weighted mean",
                     "higher_is_better": True,
-                    "value": _csv_number(average.get("value")),
-                    "ci95_low": _csv_number(interval[0]),
-                    "ci95_high": _csv_number(interval[1]),
+                    **_csv_numbers(average.get("value"), None, average.get("ci95")),
                     "eval_weight": sum(
                         t["eval_weight"] for t in doc["tasks"] if t["name"] in average.get("tasks", [])
                     ),
@@ -181,8 +165,10 @@ def results_csv(documents: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _csv_number(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+def _csv_numbers(value: float | None, std: float | None, ci95: list[float] | None) -> dict[str, str]:
+    low, high = ci95 or (None, None)
+    numbers = {"value": value, "std": std, "ci95_low": low, "ci95_high": high}
+    return {key: "" if number is None else f"{number:.6g}" for key, number in numbers.items()}
 
 
 def layer_label(task: dict[str, Any]) -> str:
@@ -212,9 +198,8 @@ def results_table(results: dict[str, Any]) -> Table:
     )
     table.add_column("Task", no_wrap=True)
     table.add_column("Metric")
-    table.add_column("MLP", justify="right")
-    table.add_column("kNN", justify="right")
-    table.add_column("Weight", justify="right")
+    for column in ("MLP", "kNN", "Weight"):
+        table.add_column(column, justify="right")
     layered = any(layer_label(task) for task in results["tasks"])
     if layered:
         table.add_column("Layer")
