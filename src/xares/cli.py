@@ -118,9 +118,8 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
 
         from rich.logging import RichHandler
 
-        root = logging.getLogger()
         logging.basicConfig(
-            level=root.level,
+            level=logging.getLogger().level,
             format="%(message)s",
             handlers=[RichHandler(console=errors, show_path=False)],
             force=True,
@@ -249,7 +248,8 @@ def _pack(args: argparse.Namespace, console: Console) -> int:
 
     from xares.data.pack import PackError, pack, task_skeleton
 
-    status = Console(stderr=True)  # stdout holds only the task file: `xares pack ... > my_task.py`
+    # stdout holds only the task file: `xares pack ... > my_task.py`
+    status = Console(stderr=True, markup=False, highlight=False)
     try:
         result = pack(
             args.audio_dir,
@@ -269,38 +269,31 @@ def _pack(args: argparse.Namespace, console: Console) -> int:
     except PackError as exc:
         from rich.text import Text
 
-        status.print(Text.assemble(("✗ xares pack: ", "red"), str(exc)), highlight=False, soft_wrap=True)
+        status.print(Text.assemble(("✗ xares pack: ", "red"), str(exc)), soft_wrap=True)
         return 1
     for packed in result.splits.values():
         status.print(
-            f"✓ {packed.split}: {packed.samples} clips in {len(packed.shards)} shard(s) {packed.pattern}",
-            markup=False,
-            highlight=False,
+            f"✓ {packed.split}: {packed.samples} clips in {len(packed.shards)} shard(s) {packed.pattern}"
         )
-    status.print(f"written to {result.out_dir} in {result.seconds:.1f} s", markup=False, highlight=False)
+    status.print(f"written to {result.out_dir} in {result.seconds:.1f} s")
     try:
         text = task_skeleton(result, label_column=args.label_column)
     except PackError as exc:
-        status.print(f"no task file printed: {exc}", markup=False, highlight=False, soft_wrap=True)
+        status.print(f"no task file printed: {exc}", soft_wrap=True)
         return 0
     env_root = result.out_dir.parent
     where = "" if env_root.resolve() == Path("env").resolve() else f" --env-root {env_root}"
     task_file = args.write_task or result.task_file_name
     if args.write_task:
         Path(args.write_task).write_text(text, encoding="utf-8")
-        status.print(f"task file written to {args.write_task}", markup=False, highlight=False)
+        status.print(f"task file written to {args.write_task}")
     else:
         status.print(
-            f"the task file follows on stdout: save it as {task_file} (or --write-task FILE)", markup=False
+            f"the task file follows on stdout: save it as {task_file} (or --write-task FILE)", highlight=True
         )
         sys.stdout.write(text)
         sys.stdout.flush()
-    status.print(
-        f"run it: python -m xares.run ENCODER.py {task_file}{where}",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    status.print(f"run it: python -m xares.run ENCODER.py {task_file}{where}", soft_wrap=True)
     return 0
 
 
@@ -311,7 +304,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(run)
     check = commands.add_parser("check", help="check that an encoder keeps the X-ARES contract")
     check.add_argument("encoder", help="encoder file (ENCODER.py or ENCODER.py:ClassName)")
-    check.add_argument("-v", "--verbose", action="count", default=0)
     fetch = commands.add_parser("fetch", help="acquire the tasks' audio (stage 0) without encoding")
     fetch.add_argument("tasks", nargs="+", help="task files")
     fetch.add_argument(
@@ -334,7 +326,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="acquire (and check) each task's mini shard selection, as `xares run --mini` uses it",
     )
     fetch.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    fetch.add_argument("-v", "--verbose", action="count", default=0)
     pack = commands.add_parser(
         "pack", help="write a folder of your own audio and a labels CSV/JSONL as X-ARES shards (a new task)"
     )
@@ -386,7 +377,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pack.add_argument("--force", action="store_true", help="replace the shards already in --out")
     pack.add_argument("--write-task", metavar="FILE", help="write the task file there instead of to stdout")
-    pack.add_argument("-v", "--verbose", action="count", default=0)
     report = commands.add_parser(
         "report", help="render results.json files again (table, markdown leaderboard, CSV, HTML, plots)"
     )
@@ -409,14 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="resamples of the paired tests behind the significance marks (default 1000; 0: none)",
     )
-    report.add_argument("-v", "--verbose", action="count", default=0)
     compare = commands.add_parser("compare", help="per task difference of two results, with a paired test")
     compare.add_argument("a", metavar="A.json", help="first results file")
     compare.add_argument("b", metavar="B.json", help="second results file")
     compare.add_argument("--format", choices=("table", "markdown"), default="table")
     compare.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
     compare.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)")
-    compare.add_argument("-v", "--verbose", action="count", default=0)
+    for command in (check, fetch, pack, report, compare):
+        command.add_argument("-v", "--verbose", action="count", default=0)
     from xares.llm.cli import add_llm_arguments
 
     add_llm_arguments(

@@ -1,13 +1,5 @@
-"""How (task, encoder) units run: in this process, in worker processes, or as Slurm or Ray jobs.
-
-- unit.py: TaskUnit and run_unit, which every executor ends in;
-- base.py: the executors' options and interface, and the driver loop of the remote ones;
-- local (local.py): here, or in a pool of spawned worker processes, GPUs round-robin;
-- slurm (slurm.py): one Slurm job per unit through submitit, resubmitted when it dies;
-- ray (ray_executor.py): one Ray task per unit, on an existing cluster or a local one.
-
-make_executor is the one place that picks an executor.
-"""
+"""How (task, encoder) units run: here or in worker processes (local.py), or as Slurm or Ray jobs (slurm.py,
+ray_executor.py, driven by base.py); every executor ends in unit.run_unit. make_executor picks one."""
 
 from __future__ import annotations
 
@@ -47,9 +39,7 @@ def make_executor(options: ExecutorOptions | None = None, *, max_jobs: int = 1) 
     A missing package or command is an ExecutorError that says what to install or where to run;
     nothing falls back to another executor.
     """
-    options = options or ExecutorOptions()
-    if options.kind == "local":
-        return LocalExecutor(max_jobs)
+    options = options or ExecutorOptions()  # its kind is one of EXECUTORS: ExecutorOptions checks it
     if options.kind == "slurm":
         from xares.scheduler.slurm import SlurmExecutor  # submitit only when Slurm is asked for
 
@@ -58,7 +48,7 @@ def make_executor(options: ExecutorOptions | None = None, *, max_jobs: int = 1) 
         from xares.scheduler.ray_executor import RayExecutor  # ray takes 0.25 s to import
 
         return RayExecutor(options)
-    raise ExecutorError(f"unknown executor {options.kind!r}; choose one of {', '.join(EXECUTORS)}.")
+    return LocalExecutor(max_jobs)
 
 
 def run_units(
