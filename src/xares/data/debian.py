@@ -110,7 +110,6 @@ def fetch_package(
     *,
     mirror: str | None = None,
     retry: RetryPolicy | None = None,
-    use_apt: bool | None = None,
 ) -> Path:
     """The verified `.deb` in `cache_dir`, downloaded once (apt-get download, else HTTP from a mirror).
 
@@ -125,9 +124,7 @@ def fetch_package(
         if _is_verified(final, marker, package):
             return final
         if not final.is_file():  # else a copy placed by hand, or one whose marker was lost: checked
-            if use_apt is None:
-                no_mirror = mirror is None and not os.environ.get(MIRROR_ENV)
-                use_apt = no_mirror and shutil.which("apt-get") is not None
+            use_apt = mirror is None and not os.environ.get(MIRROR_ENV) and shutil.which("apt-get")
             if not (use_apt and _apt_download(package, cache_dir)):
                 _http_download(package, cache_dir, mirror, retry or RetryPolicy())
         _verify(final, package)

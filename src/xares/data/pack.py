@@ -68,7 +68,7 @@ _CHECK_FRAMES = 1 << 18  # frames decoded at a time when checking a file whose b
 class PackError(DataError):
     """The audio folder or the labels cannot be packed; `problems` lists every reason, one a line."""
 
-    def __init__(self, summary: str, problems: Sequence[str]) -> None:
+    def __init__(self, summary: str, problems: Sequence[str] = ()) -> None:
         self.problems = list(problems)
         lines = [f"  - {p}" for p in self.problems[:_SHOWN]]
         if len(self.problems) > _SHOWN:
@@ -272,19 +272,18 @@ def _check_options(
     audio_dir: Path, max_shard_bytes: int, resample: int | None, encode: str | None
 ) -> str | None:
     if not audio_dir.is_dir():
-        raise PackError(f"the audio folder {audio_dir} does not exist or is not a folder.", [])
+        raise PackError(f"the audio folder {audio_dir} does not exist or is not a folder.")
     if max_shard_bytes < 2 * _RECORD:
         raise PackError(
             f"max_shard_bytes={max_shard_bytes} is too small: a tar of one sample takes at least "
             f"{2 * _RECORD} bytes. Give a bound in bytes such as 512000000.",
-            [],
         )
     if resample is not None and (
         isinstance(resample, bool) or not isinstance(resample, int) or resample <= 0
     ):
-        raise PackError(f"resample={resample!r} must be a sample rate in Hz (a positive integer).", [])
+        raise PackError(f"resample={resample!r} must be a sample rate in Hz (a positive integer).")
     if encode is not None and encode not in ENCODINGS:
-        raise PackError(f"encode={encode!r} must be one of {list(ENCODINGS)}.", [])
+        raise PackError(f"encode={encode!r} must be one of {list(ENCODINGS)}.")
     return encode or ("flac" if resample is not None else None)
 
 
@@ -303,19 +302,18 @@ def read_labels(path: str | os.PathLike) -> _Table:
         raise PackError(
             f"{path}: labels must be a .csv, .tsv or .jsonl file (JSON lines: one object per line); "
             f"got {path.suffix or 'no extension'!r}.",
-            [],
         )
     try:
         text = path.read_bytes().decode("utf-8-sig")  # -sig: a spreadsheet's byte order mark
     except FileNotFoundError:
-        raise PackError(f"the labels file {path} does not exist.", []) from None
+        raise PackError(f"the labels file {path} does not exist.") from None
     except UnicodeDecodeError as exc:
         raise PackError(
-            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}). Save the labels file as UTF-8.", []
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}). Save the labels file as UTF-8."
         ) from exc
     table = _read_jsonl(path, text) if suffix in (".jsonl", ".ndjson") else _read_csv(path, text, suffix)
     if not table.rows:
-        raise PackError(f"{path}: the labels file has no rows.", [])
+        raise PackError(f"{path}: the labels file has no rows.")
     table.typed = suffix in (".jsonl", ".ndjson")
     return table
 
@@ -342,11 +340,9 @@ def _read_csv(path: Path, text: str, suffix: str) -> _Table:
     try:
         header = next(reader)
     except StopIteration:
-        raise PackError(
-            f"{path}: the labels file is empty; its first line must name the columns.", []
-        ) from None
+        raise PackError(f"{path}: the labels file is empty; its first line must name the columns.") from None
     except csv.Error as exc:
-        raise PackError(f"{path}, line 1: {exc}", []) from exc
+        raise PackError(f"{path}, line 1: {exc}") from exc
     header = [name.strip() for name in header]
     problems = [f"{path}, line 1: column {i + 1} has no name" for i, name in enumerate(header) if not name]
     repeated = sorted({n for n in header if n and header.count(n) > 1})
@@ -457,7 +453,6 @@ def _pick_file_column(table: _Table, file_column: str | None) -> str:
             raise PackError(
                 f"{table.path}: no column {file_column!r} (the audio file of each row); the columns are "
                 f"{table.columns}.",
-                [],
             )
         return file_column
     candidates = [name for name in FILE_COLUMNS if name in table.columns]
@@ -466,7 +461,6 @@ def _pick_file_column(table: _Table, file_column: str | None) -> str:
         raise PackError(
             f"{table.path}: which column names the audio file? Looked for one of {list(FILE_COLUMNS)}, found "
             f"{found}; the columns are {table.columns}. Name it with --file-column (file_column=).",
-            [],
         )
     return candidates[0]
 
@@ -487,11 +481,10 @@ def _match(
         raise PackError(
             f"{table.path}: no split column {split_column!r}; the columns are {table.columns}. Name the "
             "column that says train/valid/test (or the fold) with --split-column (split_column=).",
-            [],
         )
     file_column = _pick_file_column(table, file_column)
     if file_column == split_column:
-        raise PackError(f"{table.path}: the file column and the split column are both {file_column!r}.", [])
+        raise PackError(f"{table.path}: the file column and the split column are both {file_column!r}.")
     label_columns = [c for c in table.columns if c not in (file_column, split_column)]
     if columns is not None:
         unknown = [c for c in columns if c not in label_columns]
@@ -499,14 +492,12 @@ def _match(
             raise PackError(
                 f"{table.path}: columns={list(unknown)} are not label columns of the file; they are "
                 f"{label_columns}.",
-                [],
             )
         label_columns = list(columns)
     if not label_columns:
         raise PackError(
             f"{table.path}: no label column: the file has only {file_column!r} and {split_column!r}. Add "
             "a column with each file's label.",
-            [],
         )
     if infer_types and not table.typed:
         _infer_types(table, label_columns)
@@ -615,13 +606,11 @@ def _split_kind(values: list[Any], splits: Sequence[str] | None) -> tuple[bool, 
             raise PackError(
                 f"splits={list(splits)}: give two or three different split names, in train, valid, test "
                 "order (two: the last one is both validation and test).",
-                [],
             )
         odd = [name for name in declared if not re.fullmatch(r"[\w-]+", name)]
         if odd:  # they name the shard files and their glob patterns
             raise PackError(
                 f"splits={list(splits)}: {odd} can not name shard files; use letters, digits, '_' and '-'.",
-                [],
             )
         return False, declared
     present = [v for v in values if v is not None and v != ""]
@@ -662,7 +651,7 @@ def _check_splits(
 
 def _check_out_dir(out_dir: Path, patterns: Any, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
-        raise PackError(f"{out_dir} exists and is not a folder; choose another --out.", [])
+        raise PackError(f"{out_dir} exists and is not a folder; choose another --out.")
     if overwrite or not out_dir.is_dir():
         return
     existing = sorted({p.name for pattern in patterns for p in out_dir.glob(pattern)})
@@ -673,7 +662,6 @@ def _check_out_dir(out_dir: Path, patterns: Any, overwrite: bool) -> None:
             f"{out_dir} already holds shards of these splits ({', '.join(existing[:5])}"
             f"{', ...' if len(existing) > 5 else ''}). Pass --force (overwrite=True) to replace them, or "
             "choose another --out.",
-            [],
         )
 
 
@@ -821,13 +809,13 @@ def task_skeleton(result: PackResult, *, label_column: str | None = None) -> str
     """
     name = result.task_name
     if not name or name.startswith(".") or "/" in name:
-        raise PackError(f"{result.out_dir}: its folder name {name!r} cannot be a task name.", [])
+        raise PackError(f"{result.out_dir}: its folder name {name!r} cannot be a task name.")
     ident = _identifier(name)
     available = list(result.label_columns)
     if label_column is None:
         label_column = "label" if "label" in available else available[0]
     elif label_column not in available:
-        raise PackError(f"label_column={label_column!r} is not a packed column; they are {available}.", [])
+        raise PackError(f"label_column={label_column!r} is not a packed column; they are {available}.")
     values = result.label_columns[label_column]
     others = [c for c in available if c != label_column]
     lines = [
@@ -839,33 +827,26 @@ def task_skeleton(result: PackResult, *, label_column: str | None = None) -> str
         "",
     ]
     kinds = {type(v) for v in values}
+    column = _py(label_column)
     if kinds <= {int} or kinds <= {str}:
-        imports = "from xares.labels import class_index, index_of"
+        imports = "class_index, index_of"
         constants = [f"CLASSES = {_literal_list(sorted(set(values)))}", "_INDEX = index_of(CLASSES)"]
-        reader = [
-            f"def {ident}_label(meta: dict) -> int:",
-            f"    return class_index(meta, {_py(label_column)}, _INDEX)",
-        ]
+        label_type, label_value = "int", f"class_index(meta, {column}, _INDEX)"
         head = ["output_dim=len(CLASSES),", 'metric="accuracy",']
         head += ["class_names=CLASSES,"] if kinds <= {str} else []
         head += ["do_knn=True,"]
     elif kinds <= {int, float}:
-        imports = "from xares.labels import field_of, number"
-        constants = []
-        reader = [
-            f"def {ident}_label(meta: dict) -> float:",
-            f"    return number(field_of(meta, {_py(label_column)}), field={_py(label_column)})",
-        ]
+        imports, constants = "field_of, number", []
+        label_type, label_value = "float", f"number(field_of(meta, {column}), field={column})"
         head = ["output_dim=1,", 'metric="MSE",', 'criterion="MSELoss",', "do_knn=False,"]
     else:
         raise PackError(
             f"column {label_column!r} holds {sorted(k.__name__ for k in kinds)} values; a task file can be "
             "written for integer or text classes or numbers only. Choose another --label-column or write "
             "the label_processor by hand.",
-            [],
         )
     if result.kfold:
-        constants[:0] = [
+        shards = [
             f"FOLDS = {_py(list(result.splits))}",
             'SHARDS = {fold: f"wds-audio-fold-{fold}-*.tar" for fold in FOLDS}',
         ]
@@ -874,16 +855,8 @@ def task_skeleton(result: PackResult, *, label_column: str | None = None) -> str
         names = list(result.splits)
         train, test = names[0], names[-1]
         valid = names[1] if len(names) == 3 else test
-        constants[:0] = [
-            "SHARDS = {",
-            *(f"    {_py(s)}: {_py(result.splits[s].pattern)}," for s in names),
-            "}",
-        ]
+        shards = ["SHARDS = {", *(f"    {_py(s)}: {_py(result.splits[s].pattern)}," for s in names), "}"]
         where = [f"train_split={_py(train)},", f"valid_split={_py(valid)},", f"test_split={_py(test)},"]
-    where.append("audio_tar_name_of_split=SHARDS,  # globbed in the task's folder")
-    lines += [imports, "from xares.task import TaskConfig", ""]
-    lines += [*constants, "", ""] if constants else [""]
-    lines += reader
     body = [
         f"name={_py(name)},  # the folder <env_root>/{name}/",
         f"formal_name={_py(name)},",
@@ -891,11 +864,21 @@ def task_skeleton(result: PackResult, *, label_column: str | None = None) -> str
         "zenodo_id=None,",
         "encoder=encoder,",
         *where,
+        "audio_tar_name_of_split=SHARDS,  # globbed in the task's folder",
         f"label_processor={ident}_label,",
         *head,
         "epochs=10,",
     ]
     lines += [
+        f"from xares.labels import {imports}",
+        "from xares.task import TaskConfig",
+        "",
+        *shards,
+        *constants,
+        "",
+        "",
+        f"def {ident}_label(meta: dict) -> {label_type}:",
+        f"    return {label_value}",
         "",
         "",
         f"def {ident}_config(encoder) -> TaskConfig:",
