@@ -507,8 +507,7 @@ def _match(
         if _extension(relative):
             by_stem.setdefault(relative.rsplit(".", 1)[0], []).append(relative)
 
-    split_values = [row.values.get(split_column) for row in table.rows]
-    kfold, allowed = _split_kind(split_values, splits)
+    kfold, allowed = _split_kind([row.values.get(split_column) for row in table.rows], splits)
     problems: list[str] = []
     samples: list[_Sample] = []
     used: dict[str, str] = {}  # relative path -> where its row is

@@ -54,7 +54,6 @@ BASE_URL_ENV = "XARES_ZENODO_URL"  # environment variable that overrides the bas
 BACKOFF_ENV = "XARES_RETRY_BACKOFF_S"  # environment variable: first retry wait in seconds (default 1)
 MAX_RETRY_AFTER_ENV = "XARES_MAX_RETRY_AFTER_S"  # the longest Retry-After honoured (default 3600 s)
 READ_TIMEOUT_ENV = "XARES_READ_TIMEOUT_S"  # the longest silence of a server mid-answer (default 60 s)
-DEFAULT_MAX_RETRY_AFTER_S = 3600.0
 LONG_WAIT_S = 30.0  # a wait at least this long is announced with the time it ends
 
 # Statuses worth asking again: timeouts, rate limiting, and every server-side trouble (5xx, including
@@ -134,9 +133,7 @@ class RetryPolicy:
     attempts: int = 5
     backoff_s: float = field(default_factory=partial(seconds_from_env, BACKOFF_ENV, 1.0))
     max_wait_s: float = 120.0
-    max_retry_after_s: float = field(
-        default_factory=partial(seconds_from_env, MAX_RETRY_AFTER_ENV, DEFAULT_MAX_RETRY_AFTER_S)
-    )
+    max_retry_after_s: float = field(default_factory=partial(seconds_from_env, MAX_RETRY_AFTER_ENV, 3600.0))
     hash_attempts: int = 2
     connect_timeout_s: float = 15.0
     read_timeout_s: float = field(default_factory=_read_timeout_from_env)
@@ -484,11 +481,10 @@ def _transfer(
         if offset > rf.size:  # cannot be a prefix of the file: start over
             part.unlink()
             offset = 0
+        bar.update(offset)
         if offset == rf.size:
             part.touch()  # an empty file needs no request, but must exist to be checked
-            bar.update(offset)
             return
-        bar.update(offset)
         headers = {"Accept-Encoding": "identity"}  # byte offsets must be those of the file itself
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -765,9 +761,8 @@ class _Bars:
         self._progress = progress
 
     def add(self, key: str, size: int) -> _Bar:
-        if self._progress is None:
-            return _Bar()
-        return _Bar(self._progress, self._progress.add_task(key, total=size))
+        task = None if self._progress is None else self._progress.add_task(key, total=size)
+        return _Bar(self._progress, task)
 
 
 @contextlib.contextmanager
