@@ -42,18 +42,14 @@ REQUIRED_ATTRIBUTES = ("sampling_rate", "output_dim", "hop_size_in_ms")
 
 def find_encoder_class(module: Any, source: str) -> type:
     """The one class ending in 'Encoder' that the file defines (imported helpers are ignored)."""
-    candidates = [
-        obj
-        for name, obj in vars(module).items()
-        if name.endswith("Encoder") and inspect.isclass(obj) and obj.__module__ == module.__name__
-    ]
+    defined = {
+        n: o for n, o in vars(module).items() if inspect.isclass(o) and o.__module__ == module.__name__
+    }
+    candidates = [obj for name, obj in defined.items() if name.endswith("Encoder")]
     if not candidates:
-        defined = [
-            n for n, o in vars(module).items() if inspect.isclass(o) and o.__module__ == module.__name__
-        ]
         raise EncoderError(
-            f"{source}: no class whose name ends in 'Encoder' (classes defined there: {defined or 'none'}). "
-            "Name your torch.nn.Module subclass e.g. 'MyModelEncoder'."
+            f"{source}: no class whose name ends in 'Encoder' (classes defined there: "
+            f"{list(defined) or 'none'}). Name your torch.nn.Module subclass e.g. 'MyModelEncoder'."
         )
     if len(candidates) > 1:
         names = sorted(c.__name__ for c in candidates)

@@ -370,10 +370,8 @@ def run_benchmark(args: argparse.Namespace, console: Console | None = None) -> i
         print_results(results.document, console)
         console.print(f"results written to {results.path}")
     if results.failed:
-        total = len(results.task_results)
-        console.print(
-            f"[red]{len(results.failed)} of {total} tasks failed:[/red] " + ", ".join(results.failed)
-        )
+        total, failed = len(results.task_results), len(results.failed)
+        console.print(f"[red]{failed} of {total} tasks failed:[/red] " + ", ".join(results.failed))
         return 1
     return 0
 

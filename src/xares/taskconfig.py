@@ -194,11 +194,8 @@ class TaskConfig(_TaskFields):
         """Every split (or fold) whose audio the task needs, each once, in a stable order."""
         if self.is_kfold:
             return list(self.k_fold_splits)
-        seen: list[Any] = []
-        for split in (self.train_split, self.valid_split, self.test_split):
-            if split is not None and split not in seen:
-                seen.append(split)
-        return seen
+        splits = (self.train_split, self.valid_split, self.test_split)
+        return list(dict.fromkeys(split for split in splits if split is not None))
 
     def shard_pattern(self, split: Any) -> str:
         patterns = (
