@@ -30,6 +30,7 @@ draw of utterances are the pooled ratios, as for the full test set.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import warnings
@@ -136,7 +137,6 @@ class Utterances:
 
 def _batches(count: int, batch_size: int, generator: torch.Generator | None) -> list[list[int]]:
     order = torch.randperm(count, generator=generator).tolist() if generator is not None else range(count)
-    order = list(order)
     return [order[start : start + batch_size] for start in range(0, count, batch_size)]
 
 
@@ -165,13 +165,7 @@ class CharVocabulary:
 
 def ctc_greedy_decode(best_path: Sequence[int] | np.ndarray, blank: int = BLANK) -> list[int]:
     """Best path -> labels: merge runs of the same index, then drop blanks ("aa-ab" -> "aab")."""
-    labels: list[int] = []
-    previous = None
-    for index in np.asarray(best_path).tolist():
-        if index != previous and index != blank:
-            labels.append(int(index))
-        previous = index
-    return labels
+    return [int(index) for index, _ in itertools.groupby(np.asarray(best_path).tolist()) if index != blank]
 
 
 def ctc_min_frames(target: Sequence[int]) -> int:
@@ -296,17 +290,6 @@ def train_ctc_probe(
     On a CPU it runs on one thread, as the linear probe does: its matrices are small, and extra
     threads mostly wait on each other (several times slower on a busy machine).
     """
-    with single_thread() if torch.device(settings.device).type == "cpu" else contextlib.nullcontext():
-        return _fit_ctc(train, valid, test, settings, on_epoch)
-
-
-def _fit_ctc(
-    train: Utterances,
-    valid: Utterances | None,
-    test: Utterances,
-    settings: CtcSettings,
-    on_epoch: Callable[[], None] | None,
-) -> AsrOutcome:
     vocab = CharVocabulary.from_texts(train.texts)
     targets = [vocab.encode(text) for text in train.texts]
     steps = [-(-train.num_frames(i) // settings.frame_stack) for i in range(len(train))]
@@ -354,17 +337,17 @@ def _fit_ctc(
     def validate(head: torch.nn.Module) -> float:
         return wer_inv(ctc_transcribe(head, valid, vocab, settings), valid.texts)
 
-    fitted = fit(
-        build,
-        train_epoch,
-        validate if valid is not None else None,
-        schedule=settings,
-        better=SELECTION_METRIC.better,
-        optimiser="torch",
-        on_epoch=on_epoch,
-    )
-    head = fitted.model
-    hypotheses = ctc_transcribe(head, test, vocab, settings)
+    with single_thread() if torch.device(settings.device).type == "cpu" else contextlib.nullcontext():
+        fitted = fit(
+            build,
+            train_epoch,
+            validate if valid is not None else None,
+            schedule=settings,
+            better=SELECTION_METRIC.better,
+            optimiser="torch",
+            on_epoch=on_epoch,
+        )
+        hypotheses = ctc_transcribe(fitted.model, test, vocab, settings)
     return AsrOutcome(
         score=wer_inv(hypotheses, test.texts),
         wer=word_error_rate(hypotheses, test.texts),
@@ -376,7 +359,7 @@ def _fit_ctc(
             "decoder": "ctc",
             "vocabulary": "".join(vocab.chars),
             "frame_stack": settings.frame_stack,
-            **_mix_details(head),
+            **_mix_details(fitted.model),
         },
     )
 
@@ -581,15 +564,14 @@ def train_llm_probe(
         optimiser="torch",
         on_epoch=on_epoch,
     )
-    adapter, decoder = fitted.model, decoders[0]
-    hypotheses = decoder.generate(test)
+    hypotheses = decoders[0].generate(test)
     return AsrOutcome(
         score=wer_inv(hypotheses, test.texts),
         wer=word_error_rate(hypotheses, test.texts),
         best_epoch=fitted.best_epoch,
         valid_score=fitted.valid_score,
         hypotheses=hypotheses,
-        details={"decoder": "qwen", "llm": settings.llm, **_mix_details(adapter)},
+        details={"decoder": "qwen", "llm": settings.llm, **_mix_details(fitted.model)},
     )
 
 

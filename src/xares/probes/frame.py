@@ -149,8 +149,7 @@ def make_frame_targets(
     num_classes = int(config.output_dim)
     crop_seconds = float(config.crop_length or 0.0)
     targets: list[np.ndarray] = []
-    resized = mismatched = 0
-    worst: tuple[int, int, str] | None = None  # (label frames, clip frames, key) of the largest gap
+    counts: list[tuple[int, int]] = []  # (label frames, clip frames) per clip
     for index, record in enumerate(data.samples):
         where = f"task {config.name!r}, split {split!r}, shard {record['shard']}, sample {record['key']!r}"
         try:
@@ -178,14 +177,12 @@ def make_frame_targets(
                 f"(onset_s, offset_s, class_index) events ({exc})."
             ) from exc
         clip_frames = int(data.offsets[index + 1] - data.offsets[index])
-        if frames != clip_frames:
-            resized += 1
-            if worst is None or abs(frames - clip_frames) > abs(worst[0] - worst[1]):
-                worst = (frames, clip_frames, record["key"])
-            if abs(frames - clip_frames) > tolerance_frames:
-                mismatched += 1
+        counts.append((frames, clip_frames))
         targets.append(fit_length(clip_targets, clip_frames).astype(np.uint8))
-    if mismatched and worst is not None:
+    gaps = [abs(frames - clip_frames) for frames, clip_frames in counts]
+    worst = int(np.argmax(gaps)) if gaps else 0  # the first clip with the largest gap
+    mismatched = sum(gap > tolerance_frames for gap in gaps)
+    if mismatched:
         logger.warning(
             "task %r, split %r: %d of %d clips have label and encoder frame counts more than one segment "
             "(%d frames) apart, worst %r with %d label frames at hop %g ms but %d encoder frames. Their "
@@ -196,18 +193,18 @@ def make_frame_targets(
             mismatched,
             len(data.samples),
             tolerance_frames,
-            worst[2],
-            worst[0],
+            data.samples[worst]["key"],
+            counts[worst][0],
             hop_size_in_ms,
-            worst[1],
+            counts[worst][1],
         )
-    elif resized:
+    elif any(gaps):
         logger.debug(
             "task %r, split %r: padded or trimmed the labels of %d clips by at most %d frames",
             config.name,
             split,
-            resized,
-            abs(worst[0] - worst[1]) if worst else 0,
+            sum(gap > 0 for gap in gaps),
+            max(gaps),
         )
     return targets
 

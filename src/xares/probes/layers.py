@@ -56,10 +56,6 @@ def parse_layer(text: str) -> int | str:
         ) from None
 
 
-def describe_layer(choice: Any) -> str:
-    return "default" if choice is None else str(choice)
-
-
 def select_layers(
     splits: dict[Any, SplitEmbeddings], choice: int | str | None, *, task: str
 ) -> dict[Any, SplitEmbeddings]:

@@ -90,8 +90,6 @@ def default_captions(meta: dict) -> list[str]:
 
 
 # ----- tokenizers ---------------------------------------------------------------------------------
-
-
 class WordTokenizer:
     """Offline tokenizer: lower-cased words and single punctuation marks, vocabulary from training text.
 
@@ -196,8 +194,6 @@ def build_tokenizer(config: TaskConfig, train_captions: Sequence[str]) -> Tokeni
 
 
 # ----- data ---------------------------------------------------------------------------------------
-
-
 @dataclass
 class RetrievalSplit:
     """One split as retrieval items: unique clips and their captions, captions[i] describing clip
@@ -285,8 +281,6 @@ def pad_tokens(token_lists: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torc
 
 
 # ----- model --------------------------------------------------------------------------------------
-
-
 class AudioTower(torch.nn.Module):
     def __init__(self, dim: int, hidden: int, out: int) -> None:
         super().__init__()
@@ -343,12 +337,7 @@ def contrastive_loss(
     logits = model.log_scale.clamp(max=MAX_LOG_SCALE).exp() * audio @ text.T  # [B, B]
     same_clip = clips[:, None] == clips[None, :]
     same_clip.fill_diagonal_(False)
-    logits = logits.masked_fill(same_clip, float("-inf"))
-    targets = torch.arange(len(logits))
-    return (
-        torch.nn.functional.cross_entropy(logits, targets)
-        + torch.nn.functional.cross_entropy(logits.T, targets)
-    ) / 2.0
+    return _symmetric_cross_entropy(logits.masked_fill(same_clip, float("-inf")))
 
 
 def published_contrastive_loss(
@@ -357,13 +346,17 @@ def published_contrastive_loss(
     """The public implementation's loss (protocol xares-0.1.3): symmetric InfoNCE over exp(s) times raw
     dot products, every off-diagonal pair a negative, plus each modality's mean |embedding| over the
     batch matrix's L2 norm (upstream-format.md, section g)."""
-    logits = model.log_scale.exp() * audio @ text.T
+    info_nce = _symmetric_cross_entropy(model.log_scale.exp() * audio @ text.T)
+    return info_nce + audio.abs().mean() / audio.norm() + text.abs().mean() / text.norm()
+
+
+def _symmetric_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """InfoNCE both ways: audio i's caption is text i, and text i's clip is audio i."""
     targets = torch.arange(len(logits))
-    info_nce = (
+    return (
         torch.nn.functional.cross_entropy(logits, targets)
         + torch.nn.functional.cross_entropy(logits.T, targets)
     ) / 2.0
-    return info_nce + audio.abs().mean() / audio.norm() + text.abs().mean() / text.norm()
 
 
 LOSSES = {  # protocol -> the training loss
@@ -401,11 +394,6 @@ class _Encoded:
     def texts(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         length = max(1, int(self.lengths[index].max()))
         return self.ids[index, :length], self.mask[index, :length]
-
-
-@torch.no_grad()
-def evaluate(model: RetrievalModel, data: _Encoded, batch_size: int = 1024) -> dict[str, float]:
-    return retrieval_metrics_from_similarity(similarity(model, data, batch_size), data.text_to_clip.numpy())
 
 
 @torch.no_grad()
@@ -461,7 +449,8 @@ def train_retrieval_model(
             optimiser.step()
 
     def validate(model: torch.nn.Module) -> float:
-        return evaluate(model, valid_data)[SELECTION_METRIC.name]
+        scores = similarity(model, valid_data)
+        return retrieval_metrics_from_similarity(scores, valid.text_to_clip)[SELECTION_METRIC.name]
 
     fitted = fit(
         build,
@@ -472,20 +461,17 @@ def train_retrieval_model(
         optimiser="torch",
         on_epoch=on_epoch,
     )
-    model, best_epoch, best_score = fitted.model, fitted.best_epoch, fitted.valid_score
-    scores = similarity(model, _Encoded(test, tokenizer))
+    scores = similarity(fitted.model, _Encoded(test, tokenizer))
     return RetrievalOutcome(
         metrics=retrieval_metrics_from_similarity(scores, test.text_to_clip),
-        best_epoch=best_epoch,
-        valid_score=best_score,
-        layer_weights=learned_weights(model.audio),
+        best_epoch=fitted.best_epoch,
+        valid_score=fitted.valid_score,
+        layer_weights=learned_weights(fitted.model.audio),
         record=retrieval_record(test.keys, scores, test.text_to_clip) if test.keys else None,
     )
 
 
 # ----- the probe ----------------------------------------------------------------------------------
-
-
 def _positive_size(config: TaskConfig, value: Any, what: str) -> int:
     if value is None:
         return DEFAULT_SIZE
