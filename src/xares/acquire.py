@@ -40,17 +40,16 @@ READY_MARKER = ".audio_tar_ready"
 def is_acquired(config: TaskConfig) -> bool:
     """True when the marker lists, for every split the task uses now, shards still in place at their size."""
     try:
-        marker = json.loads((config.task_dir / READY_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    listed = marker.get("files") if isinstance(marker, dict) else None
-    if not isinstance(listed, dict):
+        listed = json.loads((config.task_dir / READY_MARKER).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):  # absent, not JSON, or not a dict with "files"
         return False
     try:
         needed = _split_shards(config)
     except DataError:
         return False
-    return all(p.name in listed and listed[p.name] == p.stat().st_size for p in needed)
+    return isinstance(listed, dict) and all(
+        p.name in listed and listed[p.name] == p.stat().st_size for p in needed
+    )
 
 
 def _split_shards(config: TaskConfig) -> list[Path]:

@@ -421,8 +421,7 @@ def _download(
     policy: RetryPolicy,
     bars: _Bars,
     server: tuple[str, str],
-) -> Path:
-    final = record_dir / rf.key
+) -> None:
     part = record_dir / f"{rf.key}.part"
     found = ""
     for attempt in range(1, policy.hash_attempts + 1):
@@ -430,9 +429,9 @@ def _download(
         found = _md5(part)
         size = part.stat().st_size
         if found == rf.md5 and size == rf.size:
-            os.replace(part, final)
+            os.replace(part, record_dir / rf.key)
             _mark_verified(record_dir, rf)
-            return final
+            return
         part.unlink(missing_ok=True)
         logger.warning(
             "record %s: %s is corrupt (md5 %s, expected %s; %d of %d bytes); deleted it (download %d of %d)",
