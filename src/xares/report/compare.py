@@ -18,8 +18,8 @@ import numpy as np
 from rich.table import Table
 
 from xares import stats
-from xares.report.leaderboard import encoder_labels, marks, task_label
-from xares.report.results import AVERAGE_LABELS, PROBES
+from xares.report.leaderboard import encoder_labels, format_score, marks, task_label
+from xares.report.results import AVERAGE_LABELS, PROBES, weighted_average
 
 
 @dataclass
@@ -165,8 +165,9 @@ def _average_row(
     if set(included) != set(average_b.get("tasks", [])):  # e.g. a run beside a published table
         tasks_b = {t["name"]: t for t in b["tasks"]}
         included = [t for t in included if t in set(average_b.get("tasks", []))]
-        average_a = _average_over(included, tasks_a, score)
-        average_b = _average_over(included, tasks_b, score)
+        # each side's own weights; both averages' tasks passed weighted_average's filter already
+        average_a = weighted_average([tasks_a[n] for n in included], score, public_only=False)
+        average_b = weighted_average([tasks_b[n] for n in included], score, public_only=False)
         label = f"{label}, over the {len(included)} tasks both hold"
     deviating = {t["name"] for doc in (a, b) for t in doc["tasks"] if t.get("deviations")}
     label += marks(deviates=bool(deviating & set(included)))
@@ -190,13 +191,6 @@ def _average_row(
         test=test,
         alpha=alpha,
     )
-
-
-def _average_over(names: list[str], tasks: dict[str, dict[str, Any]], score: str) -> dict[str, Any]:
-    """The eval_weight average of `score` over the named tasks (each side's own weights)."""
-    total = sum(tasks[n]["eval_weight"] for n in names)
-    value = sum(tasks[n][score] * tasks[n]["eval_weight"] for n in names) / total if total else None
-    return {"value": value, "tasks": names}
 
 
 def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -233,12 +227,6 @@ def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _fmt(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
 def comparison_cells(row: Comparison, labels: Sequence[str]) -> list[str]:
     test = row.test
     interval = f"[{test.interval[0]:+.3f}, {test.interval[1]:+.3f}]" if test and test.interval else "-"
@@ -250,8 +238,9 @@ def comparison_cells(row: Comparison, labels: Sequence[str]) -> list[str]:
         mark = "no paired test: no per-clip data"
     elif test.clips_a and (test.shared_clips < test.clips_a or test.shared_clips < test.clips_b):
         mark += f" ({test.shared_clips} shared clips)"
-    numbers = [_fmt(row.reported_a), _fmt(row.reported_b), _fmt(difference, True)]
-    return [*numbers, interval, p_value, mark.strip()]
+    reported = [format_score(row.reported_a), format_score(row.reported_b)]
+    signed = "-" if difference is None else f"{difference:+.3f}"
+    return [*reported, signed, interval, p_value, mark.strip()]
 
 
 COLUMNS = ("A", "B", "A − B", "95% interval", "p", "")

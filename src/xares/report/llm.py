@@ -9,10 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from xares.llm.results import LLM_KEY
-
-
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+from xares.report.leaderboard import format_score
 
 
 def _interval(ci95: list[float] | None) -> str:
@@ -39,14 +36,14 @@ def rows(block: dict[str, Any]) -> list[list[str]]:
             [
                 task["name"],
                 task["metric"],
-                _number(task.get("score")),
+                format_score(task.get("score")),
                 _interval(task.get("ci95")),
-                _number(task.get("chance")),
+                format_score(task.get("chance")),
                 status,
             ]
         )
     total = block["overall"]
-    out.append(["Overall (mean)", "", _number(total["score"]), "", "", f"{len(total['tasks'])} tasks"])
+    out.append(["Overall (mean)", "", format_score(total["score"]), "", "", f"{len(total['tasks'])} tasks"])
     return out
 
 

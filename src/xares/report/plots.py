@@ -87,10 +87,7 @@ def scores_figure(board: Leaderboard) -> Any:
                         (cell.ci95[1] if cell.ci95 else cell.value) + 0.01, y, "†", va="center", fontsize=9
                     )
         axis.set_yticks(positions)
-        axis.set_yticklabels(
-            [r.label + row_marks(r) + _metric_note(r.metric) for r in rows],
-            fontsize=8,
-        )
+        axis.set_yticklabels([r.label + row_marks(r) + _metric_note(r.metric) for r in rows], fontsize=8)
         for position, row in zip(positions, rows, strict=True):
             if row.is_average:
                 axis.axhspan(position - 0.5, position + 0.5, color="0.93", zorder=0)

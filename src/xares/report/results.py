@@ -240,9 +240,6 @@ def upgrade_v1(results: dict[str, Any]) -> dict[str, Any]:
         task.setdefault("encode", {})
         task.setdefault("selection", "")
         task.setdefault("selection_on_test", None)
-    for name, average in upgraded.get("averages", {}).items():
-        average.setdefault("ci95", None)
-        upgraded["averages"][name] = average
     return add_statistics(upgraded, resamples=0)
 
 

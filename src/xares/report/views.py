@@ -206,11 +206,9 @@ def results_table(results: dict[str, Any]) -> Table:
     table.add_column("Status")
     for task in results["tasks"]:
         name = task_label(task) + task_marks(task)
-        status = (
-            task["status"]
-            if task["status"] != "failed"
-            else f"[red]failed[/red]: {(task.get('error') or '')[:80]}"
-        )
+        status = task["status"]
+        if status == "failed":
+            status = f"[red]failed[/red]: {(task.get('error') or '')[:80]}"
         scores = task.get("scores", {})
         table.add_row(
             name,
