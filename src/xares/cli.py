@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -50,8 +53,6 @@ def _load_all(paths: list[str], console: Console) -> list[dict] | None:
 
 def _write_or_print(text: str, output: str | None, console: Console) -> None:
     if output:
-        from pathlib import Path
-
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text, encoding="utf-8")
         console.print(f"written to {output}", highlight=False)
@@ -114,8 +115,6 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
     machine = args.print_urls and args.format != "table"
     errors = Console(stderr=True) if machine else console
     if machine:  # log messages (retries, waits) must not land in the rows a script parses
-        import logging
-
         from rich.logging import RichHandler
 
         logging.basicConfig(
@@ -134,8 +133,6 @@ def _fetch(args: argparse.Namespace, console: Console) -> int:
         errors.print(f"[red]✗[/red] {exc}")
         return 2
     if args.debian_mirror:
-        import os
-
         from xares.data.debian import MIRROR_ENV, resolve_mirror
 
         try:  # the generators fetch their packages from the mirror the environment names
@@ -187,8 +184,6 @@ DOWNLOAD_COLUMNS = ("task", "url", "md5", "sha256", "bytes", "destination")
 
 def _download_rows(config, zenodo_url: str | None, retry) -> tuple[str, list[dict] | None]:  # noqa: ANN001
     """(title, one row per file to download) for --print-urls; rows None: the task downloads nothing."""
-    from pathlib import Path
-
     debian = getattr(config.generator, "debian_packages", ())
     if debian:
         from xares.data.debian import package_url
@@ -244,8 +239,6 @@ def _shard_bytes(text: str) -> int:
 
 def _pack(args: argparse.Namespace, console: Console) -> int:
     """A folder of the user's audio and a labels table written as X-ARES shards, and a task file for them."""
-    from pathlib import Path
-
     from xares.data.pack import PackError, pack, task_skeleton
 
     # stdout holds only the task file: `xares pack ... > my_task.py`

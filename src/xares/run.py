@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from typing import Any
 
@@ -275,8 +276,6 @@ def positive_seconds(text: str) -> float:
 def _download_settings_to_environment(args: argparse.Namespace) -> None:
     """The download options as the environment variables stage 0 reads, so that every worker and
     cluster job started from here (which inherit the environment) downloads the same way."""
-    import os
-
     from xares.data.debian import MIRROR_ENV
     from xares.data.zenodo import MAX_RETRY_AFTER_ENV, READ_TIMEOUT_ENV
 

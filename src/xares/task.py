@@ -242,9 +242,7 @@ class XaresTask:
     def encode(self) -> None:
         started = time.perf_counter()
         force = self.options.overwrite == "all" or self.config.force_encode
-        encode_options = dataclasses.replace(
-            self.options.encode, skip_bad_samples=self.options.skip_bad_samples
-        )
+        encoding = dataclasses.replace(self.options.encode, skip_bad_samples=self.options.skip_bad_samples)
         self.store_root.mkdir(parents=True, exist_ok=True)
         from filelock import FileLock  # imported here: stage 2 and --help never need it
 
@@ -263,7 +261,7 @@ class XaresTask:
                     self.shards(split),
                     self.split_dir(split),
                     key,
-                    encode_options,
+                    encoding,
                 )
                 failpoint("encode.split_done")
                 logger.info(
