@@ -46,7 +46,7 @@ from xares.metrics import get_metric
 from xares.metrics.wer import wer_inv, word_error_rate
 from xares.probes import ProbeContext, ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
-from xares.probes.training import Schedule, fit, single_thread
+from xares.probes.training import Schedule, fit, single_thread, task_schedule
 from xares.stats import asr_record, clip_keys
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -454,8 +454,7 @@ class LlmDecoder:
         self.pad = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else self.eos
 
     def _autocast(self) -> Any:
-        device = torch.device(self.settings.device)
-        if device.type == "cuda":  # as published: CUDA autocast at its default dtype, float16
+        if torch.device(self.settings.device).type == "cuda":  # as published: CUDA autocast at float16
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", enabled=False)
 
@@ -605,13 +604,7 @@ def run_asr_probe(
     """Train the chosen decoder on every train/test arrangement and score its test transcripts."""
     options = _options(config, context)
     texts = {split: make_transcripts(config, split, data) for split, data in splits.items()}
-    common = dict(
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        batch_size=config.batch_size_train,
-        seed=context.seed,
-        device=options["device"],
-    )
+    common = dict(**task_schedule(config, context.seed), device=options["device"])
     train_fn: Callable[..., AsrOutcome]
     if options["decoder"] == "ctc":
         settings: Any = CtcSettings(

@@ -36,6 +36,7 @@ from xares.metrics import get_metric
 from xares.probes import ProbeContext, ProbeResult, read_label, split_arrangements
 from xares.probes.knn import knn_class_scores
 from xares.probes.linear import LinearProbeSettings, train_linear_probe
+from xares.probes.training import task_schedule
 from xares.stats import ClipRecord, classification_scores, clip_keys, head_scores, infer_class_names
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -195,13 +196,7 @@ def run_clip_probe(
     metric = get_metric(config.metric)
     targets = {split: make_targets(config, split, data) for split, data in splits.items()}
     output_dim = _output_dim(config, list(targets.values()))
-    settings = LinearProbeSettings(
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        batch_size=config.batch_size_train,
-        criterion=config.criterion,
-        seed=context.seed,
-    )
+    settings = LinearProbeSettings(**task_schedule(config, context.seed), criterion=config.criterion)
     use_knn = config.do_knn and config.criterion == "CrossEntropyLoss"
     # a classifier scored by another metric (EER) also reports its accuracy
     extra_accuracy = config.criterion == "CrossEntropyLoss" and config.metric != "accuracy"

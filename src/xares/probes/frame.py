@@ -1,8 +1,7 @@
 """Probe of frame-level tasks (sound event detection like DESED, note activity like MAESTRO).
 
-The head is the X-ARES "MLP": LayerNorm + Linear applied to every stored frame on its own, trained with
-BCEWithLogitsLoss, Adam, the per-epoch cosine schedule, the epoch with the best validation segment F1
-kept (a tie keeps the earlier one) and scored once on test. k-fold tasks hold out each fold in turn.
+The head is the X-ARES "MLP", LayerNorm + Linear, applied to every stored frame on its own and trained
+with BCEWithLogitsLoss through xares.probes.training (the best validation epoch of the task metric kept).
 
 Targets. A frame task's label_processor maps a clip's JSON to a list of events
 `[(onset_s, offset_s, class_index), ...]`, so each task file adapts its own JSON (DESED's onset/offset/
@@ -29,10 +28,9 @@ equal-length clips the two agree, with MAESTRO's pieces of very different length
 `--protocol xares-0.1.3` trains with upstream's loss (`loss_over_padding`) and scores segment F1 without
 clips shorter than one segment, as upstream does.
 
-Frames stay where the store keeps them: each clip is a view into its split's memmap, read (from the
-page cache after the first epoch) and converted to float32 one batch at a time. Targets are held in
-memory as uint8. So a task like MAESTRO, whose frames can outgrow memory, trains in the same process
-as a small one, with no loader machinery.
+A split's frames up to IN_MEMORY_BYTES are converted to float32 once; a larger split stays in the
+store's memmap, a view per clip converted one batch at a time, so a task like MAESTRO, whose frames can
+outgrow memory, trains in the same process as a small one, with no loader machinery.
 
 Each fold keeps its per-clip test data under "per_clip" (xares.stats.frame_record): every test clip's
 segment (true positive, false positive, false negative) counts per class, from which segment F1
@@ -58,7 +56,7 @@ from xares.metrics.segment import frame_average_precision, segment_f1, segment_w
 from xares.probes import ProbeContext, ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
 from xares.probes.linear import LinearHead, ProbeOutcome
-from xares.probes.training import Schedule, fit
+from xares.probes.training import Schedule, fit, task_schedule
 from xares.stats import clip_keys, frame_record
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -324,10 +322,7 @@ def train_frame_probe(
     on_epoch: Callable[[], None] | None = None,
 ) -> ProbeOutcome:
     """Train on `train`, keep the best epoch on `valid` (the last without one), score `test` once.
-
-    `evaluate(logits_per_clip, targets_per_clip)` is the task metric; `better(new, best)` says whether a
-    score beats the best so far (Metric.better: strictly, so a tie keeps the earlier epoch).
-    """
+    `evaluate(logits_per_clip, targets_per_clip)` is the task metric, `better` its Metric.better."""
     first = train.frames[0]  # [T, D], or [T, L, D] for a learned mix of an encoder's layers
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, output_dim))
     summed_loss = torch.nn.BCEWithLogitsLoss(pos_weight=loss_fn.pos_weight, reduction="sum")
@@ -436,10 +431,7 @@ def run_frame_probe(
     metric = get_metric(config.metric)
     evaluate = _task_metric(metric, **segment)
     settings = FrameProbeSettings(
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        batch_size=config.batch_size_train,
-        seed=context.seed,
+        **task_schedule(config, context.seed),
         pos_weight=config.metric_args.get("pos_weight"),
         loss_over_padding=as_published,
     )

@@ -116,12 +116,9 @@ def with_layer_mix(head: torch.nn.Module, num_layers: int | None, *, learning_ra
     return head if num_layers is None else MixedHead(num_layers, head, learning_rate=learning_rate)
 
 
-def layers_of(features: np.ndarray | torch.Tensor, base_ndim: int = 2) -> int | None:
-    """L when `features` carry a layer axis (one axis more than `base_ndim`, second to last), else None.
-
-    E.g. pooled vectors [N, D] or a clip's frames [T, D] have none; [N, L, D] and [T, L, D] have L.
-    """
-    return int(features.shape[-2]) if features.ndim == base_ndim + 1 else None
+def layers_of(features: np.ndarray | torch.Tensor) -> int | None:
+    """L of pooled vectors [N, L, D] or a clip's frames [T, L, D]; None for [N, D] and [T, D]."""
+    return int(features.shape[-2]) if features.ndim == 3 else None
 
 
 def learned_weights(module: torch.nn.Module) -> list[float] | None:

@@ -50,12 +50,6 @@ class LinearHead(torch.nn.Module):
         return self.linear(self.norm(features))
 
 
-def _as_targets(targets: np.ndarray, criterion: str) -> torch.Tensor:
-    if criterion == "CrossEntropyLoss":
-        return torch.as_tensor(targets, dtype=torch.int64)
-    return torch.as_tensor(targets, dtype=torch.float32)
-
-
 @torch.no_grad()
 def predict(head: torch.nn.Module, features: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     head.eval()
@@ -75,7 +69,8 @@ def train_linear_probe(
 ) -> ProbeOutcome:
     """Train on `train`, keep the best epoch on `valid` (the last epoch when there is none), score `test`."""
     features = torch.as_tensor(train[0], dtype=torch.float32)
-    targets = _as_targets(train[1], settings.criterion)
+    classes = settings.criterion == "CrossEntropyLoss"
+    targets = torch.as_tensor(train[1], dtype=torch.int64 if classes else torch.float32)
     if settings.criterion in ("MSELoss", "L1Loss") and targets.dim() == 1:
         targets = targets.unsqueeze(1)
     loss_fn = CRITERIA[settings.criterion]()

@@ -5,27 +5,23 @@ Audio tower: pooled embedding -> LayerNorm -> Linear(hidden) -> GELU -> Linear(o
 Text tower: token embedding table (hidden) -> per-token Linear(hidden) -> GELU -> Linear(out) -> mean
 over the non-padding tokens. Both towers are trained from scratch, jointly; only the audio side sees
 the encoder, so the score measures how much of what captions describe the embedding keeps.
+Sizes: out = config.output_dim, hidden = metric_args["hidden_dim"], each 1024 when unset (upstream's);
+smaller sizes are for CPU-sized offline tasks.
 
-Sizes: out = config.output_dim, or 1024 when unset (upstream's Clotho leaves it unset); hidden =
-metric_args["hidden_dim"], or 1024 as upstream. Smaller sizes are for CPU-sized offline tasks.
-
-Captions come from each clip's stored JSON through the task's label_processor, which returns the
-clip's list of captions; without one, the JSON object's values are the captions (Clotho's layout).
-Training pairs are (clip, each of its captions). Clips cut into several crops are first merged back
-into one clip (frame-weighted mean of the crops' pooled vectors): a retrieval item is a clip, and two
-crops sharing the same captions would otherwise compete with each other as retrieval targets.
+Captions come from each clip's stored JSON through the task's label_processor (a list of captions;
+without one, the JSON object's values, Clotho's layout). Training pairs are (clip, each of its
+captions). Crops of one clip are merged back into it (frame-weighted mean of their pooled vectors):
+a retrieval item is a clip, and crops sharing captions would compete as retrieval targets.
 
 Tokenizer (recorded in each fold's details as `tokenizer`):
 
-- metric_args["tokenizer"] names a Hugging Face tokenizer (a local directory or a cached hub name).
-  It is loaded with `local_files_only=True`; when transformers or the files are missing this is an
-  error, because the task asked for it explicitly. metric_args["tokenizer"] = "words" forces the
-  word-level tokenizer.
-- Otherwise the first config.pretrained_dependencies entry of the form "<name>:tokenizer" (Clotho
-  declares "bert-base-uncased:tokenizer", the public protocol) is tried the same way, and when it is
-  not available offline the probe falls back to the word-level tokenizer with a warning: the score
-  then differs from the published protocol, so the fold records a `deviation`, which the task's
-  `deviations` in results.json carry and every view marks (‡).
+- metric_args["tokenizer"] names a Hugging Face tokenizer (a local directory or a cached hub name),
+  loaded with `local_files_only=True`; missing transformers or files are an error, because the task
+  asked for it. metric_args["tokenizer"] = "words" forces the word-level tokenizer.
+- Otherwise the first config.pretrained_dependencies entry "<name>:tokenizer" (Clotho declares
+  "bert-base-uncased:tokenizer", the public protocol) is tried the same way; when it is not available
+  offline the probe falls back to the word-level tokenizer with a warning, and the fold records a
+  `deviation` (carried by the task's `deviations` in results.json, marked ‡ in every view).
 - Otherwise the word-level tokenizer: lower-cased words and single punctuation marks, vocabulary
   built from the training captions only (<pad> = 0, <unk> = 1; unseen words map to <unk>).
 
@@ -39,10 +35,7 @@ Differences from upstream, on purpose:
   (neither positive nor negative); upstream counts them as negatives, punishing correct answers.
 Under `--protocol xares-0.1.3` the loss is upstream's (`published_contrastive_loss`): raw dot
 products times exp(s) (no clamp), the norm regulariser of each modality, same-clip pairs as negatives.
-
-Protocol as upstream: Adam, per-epoch cosine learning-rate schedule, best epoch on validation
-recall@1 (a tie keeps the earlier epoch), test scored once with the metric of xares.metrics.retrieval.
-Seeded; two runs give identical scores.
+The epoch with the best validation recall@1 is kept (xares.probes.training).
 
 Each fold keeps its per-clip test data under "per_clip" (xares.stats.retrieval_record), one item per
 test clip holding its audio-to-text hits and AP@10 and its captions' text-to-audio hits and AP@10, so a
@@ -68,7 +61,7 @@ from xares.metrics import get_metric
 from xares.metrics.retrieval import retrieval_metrics_from_similarity, similarities
 from xares.probes import ProbeContext, ProbeResult, read_label, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
-from xares.probes.training import Schedule, fit
+from xares.probes.training import Schedule, fit, task_schedule
 from xares.stats import ClipRecord, clip_keys, retrieval_record
 from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
@@ -493,10 +486,7 @@ def run_retrieval_probe(
 ) -> ProbeResult:
     """Train and score the retrieval model on every train/test arrangement of the task."""
     settings = RetrievalSettings(
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        batch_size=config.batch_size_train,
-        seed=context.seed,
+        **task_schedule(config, context.seed),
         hidden=_positive_size(config, config.metric_args.get("hidden_dim"), "metric_args['hidden_dim']"),
         out=_positive_size(config, config.output_dim, "output_dim"),
         protocol=context.protocol,

@@ -39,6 +39,16 @@ class Schedule:
     seed: int
 
 
+def task_schedule(config: Any, seed: int) -> dict[str, Any]:
+    """The Schedule fields of a task (TaskConfig: epochs, learning_rate, batch_size_train) with a seed."""
+    return {
+        "epochs": config.epochs,
+        "learning_rate": config.learning_rate,
+        "batch_size": config.batch_size_train,
+        "seed": seed,
+    }
+
+
 @dataclass
 class Fitted:
     """A trained head holding the weights of its best epoch."""
