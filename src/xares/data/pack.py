@@ -626,7 +626,7 @@ def _is_fold(value: Any) -> bool:
 
 def _split_of(value: Any, kfold: bool, allowed: list[Any]) -> str | int | None:
     if kfold:
-        return int(value) if value is not None and value != "" and _is_fold(value) else None
+        return int(value) if _is_fold(value) else None
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     return text if text in allowed else None
 
