@@ -21,7 +21,6 @@ from xares.scheduler.base import (
     run_job,
 )
 from xares.scheduler.unit import TaskUnit
-from xares.task import TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +32,6 @@ except ImportError as exc:
         "--executor ray needs the ray package, which is not installed: pip install 'xares[ray]' "
         "(or pip install ray)."
     ) from exc
-
-
-def _ray_job(unit: TaskUnit, sentinel: str | None, cpus: int | None) -> TaskResult:
-    return run_job(unit, sentinel, cpus)
 
 
 class RayExecutor(RemoteExecutor):
@@ -63,7 +58,7 @@ class RayExecutor(RemoteExecutor):
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
             logger.info("Ray: %g GPU per task (the cluster has %s)", gpus, "GPUs" if gpus else "no GPU")
         self._cpus = max(1, int(settings.cpus_per_task))
-        self._remote = ray.remote(_ray_job).options(
+        self._remote = ray.remote(run_job).options(
             num_cpus=settings.cpus_per_task, num_gpus=gpus, max_retries=0, name="xares"
         )
         self._names: dict[Hashable, str] = {}
