@@ -212,10 +212,9 @@ def caveats(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         for task in doc["tasks"]:
             for deviation in task.get("deviations") or []:
                 notes.append(f"{side}'s {task['name']} is not the published protocol: {deviation}")
-    only_a = {t["name"] for t in a["tasks"]} - {t["name"] for t in b["tasks"]}
-    only_b = {t["name"] for t in b["tasks"]} - {t["name"] for t in a["tasks"]}
-    if only_a or only_b:
-        notes.append(f"tasks in one result only: {sorted(only_a | only_b)}")
+    names_a, names_b = {t["name"] for t in a["tasks"]}, {t["name"] for t in b["tasks"]}
+    if names_a != names_b:
+        notes.append(f"tasks in one result only: {sorted(names_a ^ names_b)}")
     if bool(a.get("llm")) != bool(b.get("llm")):
         notes.append("only one result has an LLM-track block; its scores are not compared")
     elif a.get("llm") and b.get("llm"):

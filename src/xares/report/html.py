@@ -1,11 +1,5 @@
 """A self-contained HTML report of one or more results files: inline CSS, plots as base64 PNG, no
-script and no link outside the file, so it opens offline and can be mailed or archived as one file.
-
-Sections: the protocol, the encoders (identity and efficiency), the leaderboards (MLP, kNN) with
-intervals and significance marks, the scores plot, the paired comparison of the first two results,
-the LLM track's block of each results file that has one, and per encoder and task the details:
-selection, seeds, secondary scores, per-class scores and the confusion matrix.
-"""
+script and no link outside the file, so it opens offline and can be mailed or archived as one file."""
 
 from __future__ import annotations
 

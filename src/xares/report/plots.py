@@ -132,11 +132,9 @@ def confusion_figure(task: dict[str, Any], encoder: str) -> Any | None:
         axis.set_xlabel("predicted")
         axis.set_ylabel("true")
         if size <= 15:
-            for i in range(size):
-                for j in range(size):
-                    if counts[i, j]:
-                        colour = "white" if normalised[i, j] > 0.6 else "black"
-                        axis.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=6, color=colour)
+            for i, j in zip(*np.nonzero(counts), strict=True):
+                colour = "white" if normalised[i, j] > 0.6 else "black"
+                axis.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=6, color=colour)
         score = task["scores"].get(f"{probe}_score", {}).get("value")
         axis.set_title(f"{PROBE_TITLES[probe]}" + (f": {score:.3f}" if score is not None else ""), fontsize=9)
     seed = matrices[0][1].get("seed_of_confusion")

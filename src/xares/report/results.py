@@ -27,9 +27,6 @@ Averages weight each task's score by its eval_weight over the tasks that produce
 where lower is better (MSE, MAE, EER) cannot be averaged with accuracies and are left out; the
 averages say which tasks they include. Their intervals come from a joint bootstrap: every replicate
 resamples the test clips of every task (see xares.stats).
-
-The views rendered from it live beside this module: xares.report.leaderboard, .views, .html, .plots,
-.compare.
 """
 
 from __future__ import annotations
