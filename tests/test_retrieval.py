@@ -21,7 +21,7 @@ from xares.data.offline import captions
 from xares.data.shards import iter_shard
 from xares.errors import LabelError, TaskConfigError
 from xares.metrics import get_metric
-from xares.metrics.retrieval import retrieval_metrics, retrieval_metrics_from_similarity
+from xares.metrics.retrieval import retrieval_metrics_from_similarity, similarities
 from xares.probes import ProbeContext, get_probe
 from xares.probes.retrieval import (
     HuggingFaceTokenizer,
@@ -35,6 +35,12 @@ from xares.store import SplitEmbeddings
 from xares.taskconfig import TaskConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def retrieval_metrics(audio, text, text_to_clip):
+    """Every retrieval metric of embeddings, as the retrieval probe computes them."""
+    return retrieval_metrics_from_similarity(similarities(audio, text), text_to_clip)
+
 
 # ----- the metric ---------------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ def find_contract_violations(encoder: object) -> list[CheckFailure]:
     if failures:
         return failures
 
-    failures.extend(_check_hop(encoder, rate=float(rate), hop_ms=float(hop), dim=dim))
+    failures.extend(_check_hop(encoder, rate=float(rate), hop_ms=float(hop)))
     failures.extend(_check_single_inputs(encoder, dim=dim, rate=float(rate), layers=layers))
     again = _forward(encoder, batch)
     if again.shape != output.shape or not torch.allclose(again, output, rtol=1e-4, atol=1e-5):
@@ -240,7 +240,7 @@ def _measure(encoder: torch.nn.Module, rate: float, lengths: tuple[int, int]) ->
     return HopMeasurement(rate, lengths[0], lengths[1], int(short.shape[-2]), int(long.shape[-2]))
 
 
-def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float, dim: int) -> list[CheckFailure]:
+def _check_hop(encoder: torch.nn.Module, *, rate: float, hop_ms: float) -> list[CheckFailure]:
     """Compare the declared hop with the frame rate measured between two input lengths.
 
     The lengths follow the declared hop (hop_lengths); when the frames disagree with it, the hop is

@@ -18,6 +18,7 @@ from rich.console import Console
 # Set per task by XaresTask, read by the encode and probe stages.
 _PROGRESS_MODE: contextvars.ContextVar[str] = contextvars.ContextVar("xares_progress", default="off")
 LINE_INTERVAL_S = 10.0
+Total = int | Callable[[], int | None] | None  # a count, or a function that counts
 
 
 @contextlib.contextmanager
@@ -34,9 +35,7 @@ def progress_mode(mode: str) -> Iterator[None]:
 class StepProgress:
     """Counts of one long step (clips encoded, epochs trained) with rate and ETA."""
 
-    def __init__(
-        self, label: str, total: int | Callable[[], int | None] | None, unit: str, mode: str
-    ) -> None:
+    def __init__(self, label: str, total: Total, unit: str, mode: str) -> None:
         if callable(total):  # counting may cost a pass over the data: only when something is shown
             total = total() if mode != "off" else None
         self.label, self.total, self.unit, self.mode = label, total, unit, mode
@@ -83,46 +82,33 @@ class StepProgress:
 
 
 def _rich_progress(unit: str) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich import progress as rich_progress
     from rich.text import Text
 
-    class RateColumn(ProgressColumn):
+    class RateColumn(rich_progress.ProgressColumn):
         def render(self, task: Any) -> Text:
             speed = task.finished_speed or task.speed
             return Text(f"{speed:.1f} {unit}/s" if speed else "", style="progress.data.speed")
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(unit),
+    return rich_progress.Progress(
+        rich_progress.TextColumn("{task.description}"),
+        rich_progress.BarColumn(),
+        rich_progress.MofNCompleteColumn(),
+        rich_progress.TextColumn(unit),
         RateColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        rich_progress.TimeElapsedColumn(),
+        rich_progress.TimeRemainingColumn(),
         console=Console(stderr=True),
     )
 
 
-def start_progress(label: str, total: int | Callable[[], int | None] | None, unit: str) -> StepProgress:
+def start_progress(label: str, total: Total, unit: str) -> StepProgress:
     """A progress display for one step, in the mode the running task chose; call close() when done.
 
     `total` may be a function that counts, called only when progress is shown."""
     return StepProgress(label, total, unit, _PROGRESS_MODE.get())
 
 
-@contextlib.contextmanager
-def progress(label: str, total: int | Callable[[], int | None] | None, unit: str) -> Iterator[StepProgress]:
+def progress(label: str, total: Total, unit: str) -> contextlib.closing[StepProgress]:
     """start_progress as a context manager."""
-    step = start_progress(label, total, unit)
-    try:
-        yield step
-    finally:
-        step.close()
+    return contextlib.closing(start_progress(label, total, unit))

@@ -16,10 +16,8 @@ comparison draws the clips the two results share (matched by key) once per repli
 encoders on the same draw.
 
 A score's per-clip arrays have a seed axis S first, then the clip axis N (an array that is the same
-for every seed is kept once, S = 1), under a kind (accuracy, ap, eer, mse, mae, pearson, f1_macro,
-f1_micro, ratio, mean_ratio, wer_inv) whose weighted statistic is declared with its metric in
-xares.metrics (KINDS), beside the metric's value and record: an interval re-aggregates the metric's own
-per-clip values, and this module holds only the records and the resampling.
+for every seed is kept once, S = 1), under a kind whose weighted statistic is declared with its metric
+(xares.metrics.KINDS): this module holds only the records and the resampling.
 
 On disk (score caches and results.json) arrays are stored compactly: raw little-endian bytes,
 zlib-compressed, base64 (`encode_array`).
@@ -84,17 +82,15 @@ class ClipRecord:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ClipRecord):
             return NotImplemented
-        if self.keys != other.keys or self.class_names != other.class_names:
+        layout = [(n, k, list(a)) for n, (k, a) in self.scores.items()]
+        other_layout = [(n, k, list(a)) for n, (k, a) in other.scores.items()]
+        if (self.keys, self.class_names, layout) != (other.keys, other.class_names, other_layout):
             return False
-        if list(self.scores) != list(other.scores):
-            return False
-        for name, (kind, arrays) in self.scores.items():
-            other_kind, other_arrays = other.scores[name]
-            if kind != other_kind or list(arrays) != list(other_arrays):
-                return False
-            if not all(np.array_equal(array, other_arrays[key]) for key, array in arrays.items()):
-                return False
-        return True
+        return all(
+            np.array_equal(array, other.scores[name][1][key])
+            for name, (_, arrays) in self.scores.items()
+            for key, array in arrays.items()
+        )
 
 
 def clip_keys(samples: Sequence[dict[str, Any]]) -> list[str]:
@@ -567,12 +563,8 @@ def combine_seeds(outcomes: Sequence[Any], seeds: Sequence[int], config: Any) ->
         finite = [v for v in values if v is not None]
         return float(np.mean(finite)) if finite else None
 
-    seed_scores: dict[str, list[float | None]] = {
-        "mlp_score": [o.mlp_score for o in outcomes],
-        "knn_score": [o.knn_score for o in outcomes],
-    }
-    for name in outcomes[0].metrics:
-        seed_scores[name] = [o.metrics.get(name) for o in outcomes]
+    seed_scores = {name: [getattr(o, name) for o in outcomes] for name in ("mlp_score", "knn_score")}
+    seed_scores |= {name: [o.metrics.get(name) for o in outcomes] for name in outcomes[0].metrics}
     folds, records = [], []
     for seed, outcome in zip(seeds, outcomes, strict=True):
         records.append([f.get("per_clip") for f in outcome.folds])

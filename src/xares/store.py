@@ -20,6 +20,7 @@ as far as every reader is concerned.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -68,13 +69,8 @@ class SplitEmbeddings:
             return self
         if not -self.num_layers <= index < self.num_layers:
             raise IndexError(f"layer {index} of a store with {self.num_layers} layers")
-        return SplitEmbeddings(
-            frames=self.frames[:, index],
-            offsets=self.offsets,
-            pooled=np.ascontiguousarray(self.pooled[:, index]),
-            samples=self.samples,
-            manifest=self.manifest,
-        )
+        pooled = np.ascontiguousarray(self.pooled[:, index])
+        return dataclasses.replace(self, frames=self.frames[:, index], pooled=pooled)
 
     def clip_frames(self, index: int) -> np.ndarray:
         return self.frames[self.offsets[index] : self.offsets[index + 1]]
@@ -82,15 +78,12 @@ class SplitEmbeddings:
     def subset(self, indices: list[int]) -> SplitEmbeddings:
         """The chosen clips only, as a new in-memory split (frames copied; used when clips are dropped)."""
         parts = [np.asarray(self.clip_frames(i)) for i in indices]
-        lengths = [len(p) for p in parts]
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        frames = np.concatenate(parts) if parts else self.frames[:0]
-        return SplitEmbeddings(
-            frames=frames,
-            offsets=offsets,
+        return dataclasses.replace(
+            self,
+            frames=np.concatenate(parts) if parts else self.frames[:0],
+            offsets=np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64),
             pooled=self.pooled[indices],
             samples=[self.samples[i] for i in indices],
-            manifest=self.manifest,
         )
 
 

@@ -79,6 +79,11 @@ def weighted_mean(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
     return weighted_ratio(weights, values, np.ones((1, weights.shape[1])))
 
 
+def seed_rows(*arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """Each seed's rows of arrays [S or 1, ...]: an array kept once (S = 1) serves every seed."""
+    return [tuple(a[min(s, len(a) - 1)] for a in arrays) for s in range(max(len(a) for a in arrays))]
+
+
 def _ratio(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
     return weighted_ratio(weights, arrays["numerator"], arrays["denominator"])
 
@@ -94,3 +99,8 @@ def _mean_ratio(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
 # Pooled ratios that several metrics' records use: recall@k and mAP@10 of retrieval, the WER.
 RATIO = Kind("ratio", _ratio)  # numerator [S, n], denominator [S, n]
 MEAN_RATIO = Kind("mean_ratio", _mean_ratio)  # numerator [S, n, R], denominator [S, n, R]: mean over r
+
+
+def ratio_record(numerator: np.ndarray, denominator: np.ndarray) -> tuple[str, Arrays]:
+    """A per-clip score of the pooled-ratio kind: sum numerator / sum denominator over the drawn clips."""
+    return RATIO.name, {"numerator": numerator, "denominator": denominator}

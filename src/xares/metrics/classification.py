@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from xares.metrics.base import Arrays, Kind, Metric, weighted_mean
+from xares.metrics.base import Arrays, Kind, Metric, seed_rows, weighted_mean
 
 
 def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
@@ -99,11 +99,9 @@ def weighted_average_precision(scores: np.ndarray, positive: np.ndarray, weights
 
 
 def weighted_mean_average_precision(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
-    outputs, targets = arrays["outputs"], arrays["targets"]
-    seeds = max(len(outputs), len(targets))
-    result = np.empty((len(weights), seeds))
-    for s in range(seeds):
-        out, tgt = outputs[min(s, len(outputs) - 1)], targets[min(s, len(targets) - 1)]
+    rows = seed_rows(arrays["outputs"], arrays["targets"])
+    result = np.empty((len(weights), len(rows)))
+    for s, (out, tgt) in enumerate(rows):
         per_class = np.stack(
             [weighted_average_precision(out[:, c], tgt[:, c], weights) for c in range(out.shape[1])], 1
         )
@@ -146,11 +144,9 @@ def weighted_equal_error_rate(arrays: Arrays, weights: np.ndarray) -> np.ndarray
     """The EER under weights: the ROC curve with the weights as sample weights (drawn clips only)."""
     from sklearn.metrics import roc_curve
 
-    scores, targets = arrays["scores"], arrays["targets"]
-    seeds = max(len(scores), len(targets))
-    result = np.full((len(weights), seeds), np.nan)
-    for s in range(seeds):
-        score, target = scores[min(s, len(scores) - 1)], targets[min(s, len(targets) - 1)]
+    rows = seed_rows(arrays["scores"], arrays["targets"])
+    result = np.full((len(weights), len(rows)), np.nan)
+    for s, (score, target) in enumerate(rows):
         for b, w in enumerate(weights):
             keep = w > 0
             if len(np.unique(target[keep])) < 2:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from xares.metrics.base import Arrays, Kind, Metric, weighted_mean
@@ -33,19 +35,10 @@ def regression_record(outputs: np.ndarray, targets: np.ndarray) -> Arrays:
     }
 
 
-def _errors(arrays: Arrays, power: int) -> np.ndarray:
-    outputs = arrays["outputs"].astype(np.float64)
-    targets = arrays["targets"].astype(np.float64)
-    diff = np.abs(outputs - targets) ** power
-    return diff.reshape(diff.shape[0], diff.shape[1], -1).mean(axis=2)  # [S, n]
-
-
-def weighted_mean_squared_error(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
-    return weighted_mean(weights, _errors(arrays, 2))
-
-
-def weighted_mean_absolute_error(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
-    return weighted_mean(weights, _errors(arrays, 1))
+def weighted_mean_error(arrays: Arrays, weights: np.ndarray, power: int) -> np.ndarray:
+    """The weighted mean of every clip's mean |error| ** power (2: MSE, 1: MAE)."""
+    diff = np.abs(arrays["outputs"].astype(np.float64) - arrays["targets"].astype(np.float64)) ** power
+    return weighted_mean(weights, diff.reshape(diff.shape[0], diff.shape[1], -1).mean(axis=2))  # [S, n]
 
 
 def weighted_pearson_correlation(arrays: Arrays, weights: np.ndarray) -> np.ndarray:
@@ -68,8 +61,8 @@ def weighted_pearson_correlation(arrays: Arrays, weights: np.ndarray) -> np.ndar
 
 
 # outputs [S, N, ...], targets [S, N, ...]
-MSE = Kind("mse", weighted_mean_squared_error)
-MAE = Kind("mae", weighted_mean_absolute_error)
+MSE = Kind("mse", partial(weighted_mean_error, power=2))
+MAE = Kind("mae", partial(weighted_mean_error, power=1))
 PEARSON = Kind("pearson", weighted_pearson_correlation)
 
 METRICS = (

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xares.metrics.base import MEAN_RATIO, RATIO, Arrays, Metric
+from xares.metrics.base import MEAN_RATIO, Arrays, Metric, ratio_record
 
 RECALL_KS: tuple[int, ...] = (1, 5, 10)
 MAP_K = 10
@@ -98,7 +98,8 @@ def _direction(scores: np.ndarray, relevant: np.ndarray, prefix: str) -> dict[st
 
 
 def retrieval_metrics_from_similarity(similarity: np.ndarray, text_to_clip: np.ndarray) -> dict[str, float]:
-    """All retrieval metrics from a text x clip similarity matrix [N_texts, N_clips]."""
+    """Recall@1/5/10 and mAP@10 both ways, plus the headline `recallatk_r1`, all as fractions, from a
+    text x clip similarity matrix [N_texts, N_clips] (text_to_clip[i]: the clip text i describes)."""
     similarity = np.asarray(similarity, dtype=np.float64)
     if similarity.ndim != 2:
         raise ValueError(f"similarity must be [N_texts, N_clips], got shape {similarity.shape}.")
@@ -110,18 +111,6 @@ def retrieval_metrics_from_similarity(similarity: np.ndarray, text_to_clip: np.n
     result.update(_direction(similarity, relevant, "text_to_audio"))
     result["recallatk_r1"] = (result["audio_to_text_recall@1"] + result["text_to_audio_recall@1"]) / 2.0
     return result
-
-
-def retrieval_metrics(
-    audio_emb: np.ndarray, text_emb: np.ndarray, text_to_clip: np.ndarray
-) -> dict[str, float]:
-    """Recall@1/5/10 and mAP@10 both ways, plus the headline `recallatk_r1`, all as fractions.
-
-    audio_emb is [N_clips, E] (one row per unique clip), text_emb [N_texts, E], and text_to_clip[i]
-    is the row of audio_emb that text i describes. Keys: `audio_to_text_recall@{1,5,10}`,
-    `audio_to_text_mAP@10`, the same with `text_to_audio_`, and `recallatk_r1`.
-    """
-    return retrieval_metrics_from_similarity(similarities(audio_emb, text_emb), text_to_clip)
 
 
 def similarities(audio_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
@@ -139,7 +128,7 @@ def recallatk_r1(similarity: np.ndarray, text_to_clip: np.ndarray) -> float:
     """The registered metric: outputs are the text x clip similarities, targets each text's clip index.
 
     This keeps the registry's (outputs, targets) -> float shape; the retrieval probe calls
-    `retrieval_metrics` for the full set.
+    `retrieval_metrics_from_similarity` for the full set.
     """
     return retrieval_metrics_from_similarity(similarity, text_to_clip)["recallatk_r1"]
 
@@ -167,11 +156,8 @@ def retrieval_scores(similarity: np.ndarray, text_to_clip: np.ndarray) -> dict[s
         audio_hit = a2t[:, :k].any(axis=1).astype(np.float32)
         hit = t2a[:, :k].any(axis=1).astype(np.float64)
         text_hits = np.bincount(mapping, weights=hit, minlength=num_clips).astype(np.float32)
-        scores[f"audio_to_text_recall@{k}"] = (RATIO.name, {"numerator": audio_hit, "denominator": ones})
-        scores[f"text_to_audio_recall@{k}"] = (
-            RATIO.name,
-            {"numerator": text_hits, "denominator": texts_per_clip},
-        )
+        scores[f"audio_to_text_recall@{k}"] = ratio_record(audio_hit, ones)
+        scores[f"text_to_audio_recall@{k}"] = ratio_record(text_hits, texts_per_clip)
         if k == 1:
             scores["mlp_score"] = (
                 MEAN_RATIO.name,
@@ -182,11 +168,8 @@ def retrieval_scores(similarity: np.ndarray, text_to_clip: np.ndarray) -> dict[s
             )
     audio_ap = _average_precision_at_k(a2t, relevant.T).astype(np.float32)
     text_ap = np.bincount(mapping, weights=_average_precision_at_k(t2a, relevant), minlength=num_clips)
-    scores[f"audio_to_text_mAP@{MAP_K}"] = (RATIO.name, {"numerator": audio_ap, "denominator": ones})
-    scores[f"text_to_audio_mAP@{MAP_K}"] = (
-        RATIO.name,
-        {"numerator": text_ap.astype(np.float32), "denominator": texts_per_clip},
-    )
+    scores[f"audio_to_text_mAP@{MAP_K}"] = ratio_record(audio_ap, ones)
+    scores[f"text_to_audio_mAP@{MAP_K}"] = ratio_record(text_ap.astype(np.float32), texts_per_clip)
     return scores
 
 

@@ -128,16 +128,15 @@ def segment_f1(
     """
     if average not in ("macro", "micro"):
         raise ValueError(f"average must be 'macro' or 'micro', got {average!r}")
-    truth, predicted = segment_indicators(
+    counts = segment_counts(
         frame_logits_per_clip,
         frame_targets_per_clip,
         hop_size_in_ms=hop_size_in_ms,
         segment_length_in_s=segment_length_in_s,
         keep_short_clips=keep_short_clips,
-    )
-    truth, predicted = truth.astype(bool), predicted.astype(bool)
-    tp, fp, fn = (truth & predicted).sum(0), (~truth & predicted).sum(0), (truth & ~predicted).sum(0)
-    if average == "micro" and truth.shape[1] > 1:
+    )["counts"].sum(0)  # [C, 3]
+    tp, fp, fn = counts[:, 0], counts[:, 1], counts[:, 2]
+    if average == "micro" and len(counts) > 1:
         return float(f1_from_counts(tp.sum(), fp.sum(), fn.sum()))
     # one class is its own F1 under either average (scikit-learn would read one column as binary
     # labels and, under "micro", score the negatives too)

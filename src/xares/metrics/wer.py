@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from xares.metrics.base import RATIO, Arrays, Kind, Metric, weighted_ratio
+from xares.metrics.base import Arrays, Kind, Metric, ratio_record, weighted_ratio
 
 
 def _jiwer() -> Any:
@@ -122,5 +122,5 @@ def asr_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str
     arrays = wer_record(hypotheses, references)
     return {
         "mlp_score": (WER_INV.name, arrays),
-        "WER": (RATIO.name, {"numerator": arrays["errors"], "denominator": arrays["words"]}),
+        "WER": ratio_record(arrays["errors"], arrays["words"]),
     }
