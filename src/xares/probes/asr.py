@@ -137,6 +137,7 @@ class Utterances:
 
 def _batches(count: int, batch_size: int, generator: torch.Generator | None) -> list[list[int]]:
     order = torch.randperm(count, generator=generator).tolist() if generator is not None else range(count)
+    order = list(order)
     return [order[start : start + batch_size] for start in range(0, count, batch_size)]
 
 

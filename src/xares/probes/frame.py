@@ -51,7 +51,7 @@ import numpy as np
 import torch
 
 from xares.errors import LabelError, TaskConfigError
-from xares.metrics import Metric, get_metric
+from xares.metrics import get_metric
 from xares.metrics.segment import frame_average_precision, segment_f1, segment_window
 from xares.probes import ProbeContext, ProbeResult, split_arrangements
 from xares.probes.layers import layers_of, learned_weights, with_layer_mix
@@ -377,18 +377,6 @@ def train_frame_probe(
 
 
 # ----- the probe --------------------------------------------------------------------------------------
-def _task_metric(metric: Metric, **segment_args: Any) -> Evaluate:
-    """The task metric on per-clip frames: segment F1 with its arguments, any other on all frames."""
-    per_clip = metric.name.startswith("segmentf1")
-
-    def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
-        if per_clip:
-            return metric.compute(outputs, targets, **segment_args)
-        return metric.compute(np.concatenate(outputs), np.concatenate(targets))
-
-    return evaluate
-
-
 def secondary_metrics(
     outputs: list[np.ndarray], targets: list[np.ndarray], **segment_args: Any
 ) -> dict[str, float]:
@@ -429,7 +417,13 @@ def run_frame_probe(
     }
     window = segment_window(hop_size_in_ms=hop_size_in_ms, segment_length_in_s=segment["segment_length_in_s"])
     metric = get_metric(config.metric)
-    evaluate = _task_metric(metric, **segment)
+
+    def evaluate(outputs: list[np.ndarray], targets: list[np.ndarray]) -> float:
+        """The task metric on per-clip frames: segment F1 with its arguments, any other on all frames."""
+        if metric.name.startswith("segmentf1"):
+            return metric.compute(outputs, targets, **segment)
+        return metric.compute(np.concatenate(outputs), np.concatenate(targets))
+
     settings = FrameProbeSettings(
         **task_schedule(config, context.seed),
         pos_weight=config.metric_args.get("pos_weight"),
