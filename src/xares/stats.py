@@ -427,17 +427,12 @@ def per_class_scores(clips: TestClips, name: str) -> dict[str, Any] | None:
     if kind == "ap":
         outputs, targets = arrays["outputs"], arrays["targets"]
         num_classes = outputs.shape[2]
-        values = np.stack(
-            [
-                [
-                    weighted_average_precision(
-                        outputs[s, :, c], targets[min(s, len(targets) - 1), :, c], ones[None]
-                    )[0]
-                    for c in range(num_classes)
-                ]
-                for s in range(len(outputs))
-            ]
-        ).mean(0)
+        rows = [(outputs[s], targets[min(s, len(targets) - 1)]) for s in range(len(outputs))]
+        per_seed = [
+            [weighted_average_precision(out[:, c], tgt[:, c], ones[None])[0] for c in range(num_classes)]
+            for out, tgt in rows
+        ]
+        values = np.stack(per_seed).mean(0)
         return {
             "names": _names(clips, num_classes),
             "support": targets[0].sum(0).astype(int).tolist(),
