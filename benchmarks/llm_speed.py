@@ -33,7 +33,7 @@ def smollm2_sized(folder: Path) -> str:
 
     from xares.llm.lm import write_tiny_random
 
-    write_tiny_random(folder)  # the character tokenizer
+    write_tiny_random(folder)  # the character tokenizer (no words given)
     config = LlamaConfig(
         vocab_size=49152,
         hidden_size=576,

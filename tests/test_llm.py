@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("transformers")
@@ -94,6 +94,8 @@ def test_the_block_is_in_results_json_with_per_clip_records(toy):
     assert stored["protocol"] == "xares-llm" and stored["configuration"] == "offline"
     assert stored["llm"]["source"] == "tiny-random" and stored["llm"]["is_published_llm"] is False
     assert stored["llm"]["published_llm"] == "HuggingFaceTB/SmolLM2-135M"
+    # the stand-in has a word per token, taught from the training answers, and trains on one thread
+    assert "word tokenizer" in stored["llm"]["name"] and stored["training"]["torch_threads"] == 1
     assert stored["lora"] == {
         "r": 8,
         "alpha": 32,
@@ -293,3 +295,43 @@ def test_the_stand_in_lm_learns_class_words_from_stored_frames():
         repetition_penalty=1.05,
     )
     assert np.mean([a == names[k] for a, k in zip(answers, labels[:40], strict=True)]) > 0.9
+
+
+_WORD_TOKENIZER: dict[str, object] = {}
+
+
+def _word_stand_in(texts: list[str]):
+    """One word-tokenizer stand-in per vocabulary (writing a model folder each example would be slow)."""
+    from xares.llm.lm import load_language_model, vocabulary_words
+
+    words = tuple(vocabulary_words(texts))
+    if words not in _WORD_TOKENIZER:
+        _WORD_TOKENIZER[words] = load_language_model("tiny-random", words=words)
+    return _WORD_TOKENIZER[words]
+
+
+_ANSWERS = ["dog barking", "Church_bells", "2", "hi-hat; snare", "Hello, world.", "violin"]
+
+
+@settings(deadline=None)  # the first example writes and loads the model
+@given(st.lists(st.sampled_from(_ANSWERS), min_size=1, max_size=4))
+def test_the_word_stand_in_gives_back_every_answer_it_was_taught(texts):
+    """Answers are a token per word, and decoding the tokens gives the answer back after the published
+    normalisation (what the scores compare)."""
+    from tokenizers.pre_tokenizers import Whitespace
+
+    lm = _word_stand_in(_ANSWERS + ["Classify the sound."])
+    for text in texts:
+        ids = lm.tokenizer(text + lm.tokenizer.eos_token)["input_ids"]
+        assert ids[-1] == lm.tokenizer.eos_token_id
+        assert len(ids) - 1 == len(Whitespace().pre_tokenize_str(text))  # a token per word or mark
+        decoded = lm.tokenizer.decode(ids, skip_special_tokens=True)
+        assert normalise_text(decoded) == normalise_text(text)
+
+
+def test_the_word_stand_in_cannot_write_a_word_it_was_not_taught():
+    lm = _word_stand_in(["dog barking", "Classify the sound."])
+    ids = lm.tokenizer("cat barking")["input_ids"]
+    assert ids[0] == lm.tokenizer.unk_token_id
+    assert normalise_text(lm.tokenizer.decode(ids, skip_special_tokens=True)) == "barking"
+    assert "word tokenizer" in lm.name and lm.describe()["vocabulary_size"] == len(lm.tokenizer)

@@ -24,7 +24,7 @@ def add_llm_arguments(parser: Any) -> None:
         "--published",
         action="store_true",
         help="the published configuration (100k steps of 4 x 4 clips); default: the offline one "
-        "(300 steps of 8 clips, lr 3e-3), which finishes in minutes on a CPU",
+        "(1,500 steps of 8 clips, lr 3e-3), which finishes in minutes on a CPU",
     )
     parser.add_argument("--steps", type=int, default=None, metavar="N", help="training steps (overrides)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: the published 42)")

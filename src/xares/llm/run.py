@@ -8,6 +8,7 @@ encode stage: training and generation read the store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -20,11 +21,12 @@ from xares.atomic import write_json_atomic
 from xares.errors import ArtifactError
 from xares.llm.answers import TaskAnswers, load_answers
 from xares.llm.evaluate import evaluate_task
-from xares.llm.lm import TINY_RANDOM, load_language_model
+from xares.llm.lm import TINY_RANDOM, load_language_model, vocabulary_words
 from xares.llm.model import AudioLlm
 from xares.llm.protocol import PROTOCOL_NAME, LlmSettings, offline_settings, published_settings
 from xares.llm.results import LLM_KEY, overall, validate_llm_block
 from xares.llm.train import TaskData, train_llm
+from xares.probes.training import single_thread
 from xares.progress import progress, progress_mode
 from xares.report import load_results
 from xares.report.results import build_results
@@ -145,7 +147,10 @@ def run_llm(
             "step on a 2-core CPU); pass --llm smollm2, --llm FOLDER or --device cuda for a real LM"
         )
         logger.warning("xares llm: %s", choice)
-    lm = load_language_model(llm)
+    # the stand-in's vocabulary: what it is asked and taught (never the test answers)
+    taught = [text for t in train_sets for *_, text in t.items]
+    words = vocabulary_words([t.prompt for t in train_sets] + taught)
+    lm = load_language_model(llm, words=words)
     dims = {t.splits[0].frames.shape[-1] for t in train_sets}
     if len(dims) != 1:
         raise ValueError(
@@ -154,16 +159,20 @@ def run_llm(
     torch.manual_seed(settings.seed)
     model = AudioLlm(lm.model, lm.tokenizer, dims.pop(), settings.lora).to(device)
     hop = float(info.hop_size_in_ms)
-    with progress_mode(mode), progress("llm training", settings.max_steps, "steps") as bar:
-        report = train_llm(model, train_sets, settings, hop_size_in_ms=hop, on_step=bar.advance)
-    entries = []
-    for answers, train, test in zip(chosen, train_sets, test_sets, strict=True):
-        with progress_mode(mode), progress(f"llm answers {answers.task}", len(test.items), "clips") as bar:
-            entries.append(
-                evaluate_task(
+    # The stand-in's matrices are tiny: one thread is faster, and its sums (so its scores) do not
+    # depend on how many cores the machine has. A real LM keeps torch's threads.
+    one_thread = lm.source == TINY_RANDOM and not str(device).startswith("cuda")
+    with single_thread() if one_thread else contextlib.nullcontext():
+        with progress_mode(mode), progress("llm training", settings.max_steps, "steps") as bar:
+            report = train_llm(model, train_sets, settings, hop_size_in_ms=hop, on_step=bar.advance)
+        entries = []
+        for answers, train, test in zip(chosen, train_sets, test_sets, strict=True):
+            label = f"llm answers {answers.task}"
+            with progress_mode(mode), progress(label, len(test.items), "clips") as bar:
+                entry = evaluate_task(
                     model, answers, train, test, settings, resamples=resamples, on_batch=bar.advance
                 )
-            )
+            entries.append(entry)
     block = {
         "protocol": PROTOCOL_NAME,
         "protocol_version": settings.protocol_version,
@@ -179,6 +188,7 @@ def run_llm(
             "seconds": report.seconds,
             "steps_per_second": report.steps_per_second,
             "losses": report.losses,
+            "torch_threads": 1 if one_thread else torch.get_num_threads(),
             "from": "stored frame embeddings (the encoder does not run during training)",
         },
         "tasks": entries,
