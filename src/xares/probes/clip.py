@@ -243,11 +243,7 @@ def run_clip_probe(
                 settings=settings,
                 on_epoch=context.on_epoch,
             )
-            fold.update(
-                mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score
-            )
-            if outcome.layer_weights is not None:
-                fold["layer_weights"] = outcome.layer_weights
+            fold.update(outcome.fold_fields())
             try:
                 record.scores["mlp_score"] = head_scores(config.metric, outcome.test_outputs, test[1])
             except ValueError as exc:  # a metric without a per-clip form: no interval, said in the log

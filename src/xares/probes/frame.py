@@ -461,11 +461,7 @@ def run_frame_probe(
                 settings=settings,
                 on_epoch=context.on_epoch,
             )
-            fold.update(
-                mlp_score=outcome.score, best_epoch=outcome.best_epoch, valid_score=outcome.valid_score
-            )
-            if outcome.layer_weights is not None:
-                fold["layer_weights"] = outcome.layer_weights
+            fold.update(outcome.fold_fields())
             fold.update(secondary_metrics(outcome.test_outputs, test.targets, **segment))
             fold["per_clip"] = frame_record(
                 clip_keys(splits[test_split].samples),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +39,17 @@ class ProbeOutcome:
     valid_score: float | None
     test_outputs: np.ndarray | list[np.ndarray]  # [N, C]; a frame head's: [T_i, C] per clip
     layer_weights: list[float] | None = None  # the learned mix of a multi-layer input (xares.probes.layers)
+
+    def fold_fields(self) -> dict[str, Any]:
+        """What a fold of results.json records of the head (layer_weights only for a multi-layer input)."""
+        fields: dict[str, Any] = {
+            "mlp_score": self.score,
+            "best_epoch": self.best_epoch,
+            "valid_score": self.valid_score,
+        }
+        if self.layer_weights is not None:
+            fields["layer_weights"] = self.layer_weights
+        return fields
 
 
 class LinearHead(torch.nn.Module):
