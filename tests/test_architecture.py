@@ -107,6 +107,35 @@ def test_no_stage_imports_the_report() -> None:
     assert not bad, "a stage imports the report:\n" + "\n".join(bad) + "\n" + drawing(graph)
 
 
+def private_imports(src: Path = SRC) -> list[str]:
+    """`from xares.x import _name`: a module leaning on another's private name, which that module may
+    change at will. What one module lends another is public (no underscore) and says so."""
+    found = []
+    for path in sorted((src / "xares").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("xares")):
+                found += [
+                    f"{module_name(path, src)}: from {'.' * node.level}{node.module or ''} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
+    return found
+
+
+def test_private_imports_are_seen(tmp_path: Path) -> None:
+    (tmp_path / "xares").mkdir()
+    (tmp_path / "xares" / "a.py").write_text("from xares.b import _hidden, shown\nfrom .b import _other\n")
+    (tmp_path / "xares" / "b.py").write_text("from xares.version import __version__\n")
+    assert private_imports(tmp_path) == [
+        "xares.a: from xares.b import _hidden",
+        "xares.a: from .b import _other",
+    ]
+
+
+def test_no_module_imports_another_modules_private_name() -> None:
+    assert not private_imports(), "\n".join(private_imports())
+
+
 if __name__ == "__main__":  # python tests/test_architecture.py > graph.txt: the graph, for a note
     graph = import_graph()
     for name in sorted(graph):

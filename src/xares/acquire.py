@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xares.data.shards import _expand_braces as expand_braces
-from xares.data.shards import find_shards
+from xares.data.shards import expand_braces, find_shards
 from xares.errors import DataError
 from xares.faults import failpoint
 from xares.store import write_json_atomic

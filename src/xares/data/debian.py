@@ -37,8 +37,8 @@ import requests
 from filelock import FileLock
 
 from xares.atomic import write_json_atomic
-from xares.data.extract import _member_parts
-from xares.data.zenodo import RecordFile, RetryPolicy, _Bars, _session, _transfer
+from xares.data.extract import member_parts
+from xares.data.zenodo import RecordFile, RetryPolicy, http_session, transfer
 from xares.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -186,9 +186,9 @@ def _http_download(package: DebianPackage, cache_dir: Path, mirror: str | None, 
     target = cache_dir / package.file_name
     manual = f"download it by hand: fetch {url} , put it at {target} (SHA-256 {package.sha256}) and run again"
     rf = RecordFile(key=package.file_name, size=package.size, md5="", url=url)
-    with _session() as session:
+    with http_session() as session:
         try:
-            _transfer(session, rf, part, policy, _Bars(), manual, _mirror_source(mirror))
+            transfer(session, rf, part, policy, manual, _mirror_source(mirror))
         except DataError as exc:
             status = _status(session, url, policy)
             if status in (404, 410):
@@ -259,7 +259,7 @@ def read_members(deb: Path, wanted: Callable[[str], bool]) -> dict[str, bytes]:
     try:
         with tarfile.open(fileobj=io.BytesIO(members[data_names[0]]), mode="r:*") as tar:
             for member in tar:
-                parts = _member_parts(deb, member.name)
+                parts = member_parts(deb, member.name)
                 path = "/".join(parts)
                 if member.isdev() or member.isfifo():
                     raise DataError(f"refusing {deb}: member {member.name!r} is a device file or FIFO.")

@@ -122,7 +122,7 @@ def _refuse(archive: Path, member: str, why: str, what: str | None = None) -> Da
     )
 
 
-def _member_parts(archive: Path, name: str) -> tuple[str, ...]:
+def member_parts(archive: Path, name: str) -> tuple[str, ...]:
     """Split a member name into safe path components ('/' and '\\' both separate, as archivers differ)."""
     if "\x00" in name:
         raise _refuse(archive, name, "has a NUL character in its name")
@@ -201,7 +201,7 @@ def _make_hardlink(archive: Path, root: Path, name: str, parts: tuple[str, ...],
     if not parts:
         raise _refuse(archive, name, "is a hard link without a name")
     try:
-        source_parts = _member_parts(archive, link)
+        source_parts = member_parts(archive, link)
     except DataError:
         raise _refuse(
             archive, name, f"is a hard link to {link!r}, which is outside the target directory"
@@ -225,7 +225,7 @@ def _extract_tar(archive: Path, root: Path) -> None:
     with tarfile.open(archive, "r:*") as tar:
         for member in tar:  # streaming: one pass, even for a compressed archive
             name = member.name
-            parts = _member_parts(archive, name)
+            parts = member_parts(archive, name)
             if member.isdir():
                 _make_dir(archive, root, name, parts)
             elif member.isreg():
@@ -244,7 +244,7 @@ def _extract_zip(archive: Path, root: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             name = info.filename
-            parts = _member_parts(archive, name)
+            parts = member_parts(archive, name)
             # Unix zips keep st_mode in the high 16 bits; 0 means "no Unix information" (a plain file).
             file_type = stat.S_IFMT(info.external_attr >> 16)
             if name.endswith("/") or file_type == stat.S_IFDIR:  # is_dir() fails on an empty name

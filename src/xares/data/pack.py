@@ -45,7 +45,7 @@ import soundfile
 from filelock import FileLock
 
 from xares.atomic import current_umask, write_json_atomic
-from xares.data.shards import AUDIO_EXTENSIONS, _add_member, _decoder_message, shard_name
+from xares.data.shards import AUDIO_EXTENSIONS, add_member, decoder_message, shard_name
 from xares.errors import DataError
 
 READY_MARKER = ".audio_tar_ready"  # the name stage 0 (xares.acquire) writes and trusts
@@ -717,7 +717,7 @@ def _write_split(
                 )
                 used = 0
             for name, payload in members:
-                _add_member(tar, name, payload)
+                add_member(tar, name, payload)
             used += size
     finally:
         if tar is not None:
@@ -752,7 +752,7 @@ def _audio_bytes(sample: _Sample, resample: int | None, encode: str | None) -> t
                 data = handle.read(dtype="float32", always_2d=True)
                 frames = _checked(data)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        why = _decoder_message(exc)
+        why = decoder_message(exc)
         raise _Unreadable(f"{why}; is it an audio file? re-export it as WAV or FLAC") from exc
     if frames == 0:
         raise _Unreadable("it holds no audio samples")

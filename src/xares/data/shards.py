@@ -157,7 +157,7 @@ def _is_utf8(text: str) -> bool:
 def find_shards(task_dir: Path, pattern: str) -> list[Path]:
     """Shards matching an upstream pattern (`train*.tar`, brace lists allowed), sorted by name."""
     paths: list[Path] = []
-    for one in _expand_braces(pattern):
+    for one in expand_braces(pattern):
         paths.extend(sorted(task_dir.glob(one)) if any(c in one for c in "*?[") else [task_dir / one])
     missing = [p for p in paths if not p.is_file()]
     if not paths or missing:
@@ -169,7 +169,7 @@ def find_shards(task_dir: Path, pattern: str) -> list[Path]:
     return paths
 
 
-def _expand_braces(pattern: str) -> list[str]:
+def expand_braces(pattern: str) -> list[str]:
     start = pattern.find("{")
     if start < 0:
         return [pattern]
@@ -181,7 +181,7 @@ def _expand_braces(pattern: str) -> list[str]:
         choices = [str(i).zfill(width) for i in range(int(lo), int(hi) + 1)]
     else:
         choices = body.split(",")
-    return [p for choice in choices for p in _expand_braces(head + choice + tail)]
+    return [p for choice in choices for p in expand_braces(head + choice + tail)]
 
 
 def decode_audio(sample: RawSample, target_rate: int) -> np.ndarray:
@@ -191,7 +191,7 @@ def decode_audio(sample: RawSample, target_rate: int) -> np.ndarray:
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise DataError(
             f"{sample.shard}: sample {sample.key!r} ({sample.audio_ext}, {len(sample.audio)} bytes) "
-            f"could not be decoded ({_decoder_message(exc)}). Re-encode that file as FLAC or WAV, or remove "
+            f"could not be decoded ({decoder_message(exc)}). Re-encode that file as FLAC or WAV, or remove "
             "the sample."
         ) from exc
     mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
@@ -225,7 +225,7 @@ def decode_many(samples: list[RawSample], target_rate: int, keep_errors: bool = 
     return decoded
 
 
-def _decoder_message(exc: Exception) -> str:
+def decoder_message(exc: Exception) -> str:
     """libsndfile's message without the repr of our in-memory buffer."""
     return re.sub(r"Error opening <[^>]*>: ", "", str(exc)).rstrip(".")
 
@@ -275,8 +275,8 @@ def write_shards(
                 tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar,
             ):
                 for key, audio, ext, meta in chunk:
-                    _add_member(tar, f"{key}.{ext}", audio)
-                    _add_member(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+                    add_member(tar, f"{key}.{ext}", audio)
+                    add_member(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
             os.chmod(
                 tmp_name, 0o666 & ~current_umask()
             )  # mkstemp creates 0600; shards are ordinary data files
@@ -288,7 +288,7 @@ def write_shards(
     return written
 
 
-def _add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
+def add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(payload)
     info.mtime = 0  # reproducible shards: same samples, same bytes

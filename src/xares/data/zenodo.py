@@ -171,7 +171,7 @@ def list_record_files(
     """Ask Zenodo which files record `record_id` holds, with their sizes, md5s and download URLs."""
     record_id = _check_record_id(record_id)
     base = resolve_base_url(base_url)
-    with _session() as session:
+    with http_session() as session:
         return _list(session, record_id, base, retry or RetryPolicy(), base_url_source(base_url))
 
 
@@ -222,7 +222,7 @@ def fetch_record(
 
         def session() -> requests.Session:  # opened only when something must be downloaded
             if not sessions:
-                sessions.append(stack.enter_context(_session()))
+                sessions.append(stack.enter_context(http_session()))
             return sessions[0]
 
         files = _cached_listing(record_dir, base)
@@ -260,7 +260,8 @@ def _check_record_id(record_id: str) -> str:
     return text
 
 
-def _session() -> requests.Session:
+def http_session() -> requests.Session:
+    """A session that names X-ARES and its version to the server (Zenodo and Debian mirrors log it)."""
     from xares.version import __version__
 
     session = requests.Session()
@@ -425,7 +426,7 @@ def _download(
     part = record_dir / f"{rf.key}.part"
     found = ""
     for attempt in range(1, policy.hash_attempts + 1):
-        _transfer(session, rf, part, policy, bars, _manual(rf, dest_dir), server)
+        transfer(session, rf, part, policy, _manual(rf, dest_dir), server, bars)
         found = _md5(part)
         size = part.stat().st_size
         if found == rf.md5 and size == rf.size:
@@ -458,14 +459,14 @@ def _manual(rf: RecordFile, dest_dir: Path) -> str:
     )
 
 
-def _transfer(
+def transfer(
     session: requests.Session,
     rf: RecordFile,
     part: Path,
     policy: RetryPolicy,
-    bars: _Bars,
     manual: str,
     server: tuple[str, str],
+    bars: _Bars | None = None,
 ) -> None:
     """Bring `part` to rf.size bytes, resuming with Range, restarting when the server ignores Range.
 
@@ -474,7 +475,7 @@ def _transfer(
     base, source = server
     failures = 0
     best = _size_of(part)  # the furthest any try got: only new ground resets the failure count
-    bar = bars.add(rf.key, rf.size)
+    bar = (bars or _Bars()).add(rf.key, rf.size)
     while True:
         offset = _size_of(part)
         if offset > rf.size:  # cannot be a prefix of the file: start over
