@@ -348,6 +348,33 @@ def test_unreadable_audio_names_row_and_file(tmp_path: Path, payload: bytes, rea
     assert reason in error.problems[0]
 
 
+def test_a_wav_cut_short_after_its_header_is_refused_not_packed_shorter(tmp_path: Path) -> None:
+    rows = make_folder(tmp_path, 8)
+    target = tmp_path / "audio" / rows[3]["file"]
+    soundfile.write(target, tone(3), 16000, format="WAV", subtype="PCM_16")  # 16,000 bytes of audio
+    whole = target.read_bytes()
+    target.write_bytes(whole[: len(whole) - 4000])  # an interrupted copy: the header still says 16,000
+    error = pack_fails(tmp_path, rows)
+    assert len(error.problems) == 1
+    assert "line 5" in error.problems[0]
+    assert "cut short: its header promises 16000 bytes of audio, it holds 12000 (75%)" in error.problems[0]
+    target.write_bytes(whole)
+    assert pack(tmp_path / "audio", tmp_path / "labels.csv", tmp_path / "o" / "t").samples == 8
+
+
+def test_a_streamed_wav_with_an_unknown_data_size_is_packed(tmp_path: Path) -> None:
+    rows = make_folder(tmp_path, 4)
+    target = tmp_path / "audio" / rows[0]["file"]
+    soundfile.write(target, tone(0), 16000, format="WAV", subtype="PCM_16")
+    data = bytearray(target.read_bytes())
+    at = data.index(b"data") + 4
+    data[at : at + 4] = b"\xff\xff\xff\xff"  # what a writer that cannot seek back leaves
+    target.write_bytes(bytes(data))
+    assert (
+        pack(tmp_path / "audio", write_csv(tmp_path / "labels.csv", rows), tmp_path / "o" / "t").samples == 4
+    )
+
+
 def test_every_unreadable_file_is_reported_at_once(tmp_path: Path) -> None:
     rows = make_folder(tmp_path, 8)
     for index in (1, 2, 6):  # in different splits

@@ -742,6 +742,13 @@ def _audio_bytes(sample: _Sample, resample: int | None, encode: str | None) -> t
         original = sample.path.read_bytes()
     except OSError as exc:
         raise _Unreadable(f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+    if cut := _wav_cut_short(original):
+        promised, held = cut
+        raise _Unreadable(
+            f"the file is cut short: its header promises {promised} bytes of audio, it holds {held} "
+            f"({held / promised:.0%}), so it would be packed as a shorter clip; an interrupted copy or "
+            "download? copy or export it again"
+        )
     try:
         with soundfile.SoundFile(io.BytesIO(original)) as handle:
             rate, subtype = handle.samplerate, handle.subtype
@@ -774,6 +781,25 @@ def _audio_bytes(sample: _Sample, resample: int | None, encode: str | None) -> t
         subtype="PCM_24" if wide else "PCM_16",
     )
     return buffer.getvalue(), encode
+
+
+def _wav_cut_short(data: bytes) -> tuple[int, int] | None:
+    """(bytes promised, bytes held) by a RIFF WAVE's data chunk that runs past the end of the file.
+
+    libsndfile reads such a file without complaint, as a clip as long as the bytes that are there.
+    A size of 0 or 0xFFFFFFFF is a writer's "unknown" (it streamed and could not go back): not a cut.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    start = 12
+    while start + 8 <= len(data):
+        size = int.from_bytes(data[start + 4 : start + 8], "little")
+        if data[start : start + 4] == b"data":
+            held = len(data) - start - 8
+            streamed = size in (0, 0xFFFFFFFF)
+            return (size, held) if held < size and not streamed else None
+        start += 8 + size + (size & 1)  # chunks are padded to an even length
+    return None
 
 
 def _checked(block: np.ndarray) -> int:
