@@ -62,10 +62,9 @@ def decode_array(data: dict[str, Any]) -> np.ndarray:
     """The inverse of encode_array; a damaged payload raises ValueError naming what is wrong."""
     try:
         raw = zlib.decompress(base64.b64decode(data["zlib_base64"]))
-        array = np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"])
+        return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"])
     except (KeyError, TypeError, ValueError, zlib.error) as exc:
         raise ValueError(f"a per-clip array is damaged ({type(exc).__name__}: {exc})") from exc
-    return array
 
 
 # ----- what a probe keeps ----------------------------------------------------------------------------
