@@ -7,11 +7,10 @@ unpacks as `(mlp_score, knn_score)`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +241,7 @@ class XaresTask:
     def encode(self) -> None:
         started = time.perf_counter()
         force = self.options.overwrite == "all" or self.config.force_encode
-        encoding = dataclasses.replace(self.options.encode, skip_bad_samples=self.options.skip_bad_samples)
+        encoding = replace(self.options.encode, skip_bad_samples=self.options.skip_bad_samples)
         self.store_root.mkdir(parents=True, exist_ok=True)
         from filelock import FileLock  # imported here: stage 2 and --help never need it
 
