@@ -117,7 +117,7 @@ def evaluate(
             "an encoder object or a TaskConfig object runs in this process only: pass files (an encoder "
             "file or name, task files) to run with max_jobs > 1 or on Slurm or Ray."
         )
-    source = None if not isinstance(encoder, (str, Path)) else str(encoder)
+    source = str(encoder) if isinstance(encoder, (str, Path)) else None
     spec = None if source is None else str(Path(source))
     encoder_object, info = _encoder_and_info(
         encoder, spec, source, needed=to_stage >= 1, check=check and from_stage <= 1
@@ -172,11 +172,10 @@ def evaluate(
     document = build_results(encoder_dict, [r.to_dict() for r in results], run_info, resamples=bootstrap)
     if results_path is None or results_path is False:
         return Results(results, document)
-    path = (
-        default_results_path(encoder_dict["name"], layer=layer, autocast=autocast)
-        if results_path is True
-        else Path(results_path)
-    )
+    if results_path is True:
+        path = default_results_path(encoder_dict["name"], layer=layer, autocast=autocast)
+    else:
+        path = Path(results_path)
     failpoint("results.before_write")
     save_results(document, path)
     return Results(results, document, path)
