@@ -10,7 +10,6 @@ brace ranges such as `train_0000{00..51}.tar.gz`). HF_ENDPOINT or `endpoint=` po
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from xares.data.debian import sha256_of
 from xares.errors import DataError
 from xares.llm.protocol import published_table
 
@@ -58,14 +58,6 @@ def shard_names(datasets: list[str] | None = None, *, side: str = "train") -> li
         for pattern in table[name]["data"]:
             names.extend(expand_braces(pattern))
     return names
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _declared_sha256(
@@ -122,7 +114,7 @@ def acquire_shards(
                         "again to resume it, or fetch the file by hand (`hf download "
                         f"{repo_id} {name} --repo-type dataset --local-dir {root}`)."
                     ) from exc
-                actual, length = _sha256(target), target.stat().st_size
+                actual, length = sha256_of(target), target.stat().st_size
                 if (sha256 is not None and actual != sha256) or (size is not None and length != size):
                     target.unlink(missing_ok=True)
                     raise DataError(

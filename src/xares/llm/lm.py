@@ -14,7 +14,6 @@ Nothing is downloaded: every load is local_files_only.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import string
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any
 
 import torch
 
+from xares.data.debian import sha256_of as file_digest
 from xares.errors import TaskConfigError
 
 logger = logging.getLogger(__name__)
@@ -129,14 +129,6 @@ def cached_published() -> Path | None:
         return Path(snapshot_download(PUBLISHED_LLM, local_files_only=True))
     except Exception:  # not cached, or huggingface_hub missing: not an error, the next source is tried
         return None
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def vocabulary_words(texts: Iterable[str]) -> list[str]:
