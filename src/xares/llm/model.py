@@ -57,12 +57,22 @@ class AudioLlm(torch.nn.Module):
     def trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
-    def _embed_tokens(self, ids: Sequence[int]) -> torch.Tensor:
-        tensor = torch.as_tensor(list(ids), dtype=torch.int64, device=self.device)
-        return self.decoder.get_input_embeddings()(tensor)
+    def _row(self, frames: np.ndarray, ids: Sequence[int]) -> torch.Tensor:
+        """One row of the LM's input: the projected audio frames, then the embeddings of `ids`."""
+        audio = self.projection(torch.as_tensor(np.asarray(frames, dtype=np.float32), device=self.device))
+        tokens = torch.as_tensor(list(ids), dtype=torch.int64, device=self.device)
+        return torch.cat([audio, self.decoder.get_input_embeddings()(tokens).to(audio.dtype)])
 
-    def _audio(self, frames: np.ndarray) -> torch.Tensor:
-        return self.projection(torch.as_tensor(np.asarray(frames, dtype=np.float32), device=self.device))
+    def _pad(self, rows: list[torch.Tensor], *, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows padded into one batch, at the end or (`left`) at the start, with its attention mask."""
+        width = max(len(r) for r in rows)
+        embeds = rows[0].new_zeros((len(rows), width, rows[0].shape[1]))
+        mask = torch.zeros((len(rows), width), dtype=torch.int64, device=self.device)
+        for n, row in enumerate(rows):
+            at = slice(width - len(row), width) if left else slice(0, len(row))
+            embeds[n, at] = row
+            mask[n, at] = 1
+        return embeds, mask
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """The prompt's tokens as upstream tokenises it (the tokenizer's own special tokens, if any)."""
@@ -76,20 +86,11 @@ class AudioLlm(torch.nn.Module):
         self, frames: Sequence[np.ndarray], prompts: Sequence[list[int]], answers: Sequence[list[int]]
     ) -> torch.Tensor:
         """Mean next-token cross-entropy over the answer tokens of the batch."""
-        rows, labels = [], []
-        for clip, prompt, answer in zip(frames, prompts, answers, strict=True):
-            audio = self._audio(clip)
-            text = self._embed_tokens(prompt + answer)
-            rows.append(torch.cat([audio, text.to(audio.dtype)]))
-            labels.append([IGNORE] * (len(audio) + len(prompt)) + list(answer))
-        width = max(len(r) for r in rows)
-        hidden = rows[0].shape[1]
-        embeds = rows[0].new_zeros((len(rows), width, hidden))
-        mask = torch.zeros((len(rows), width), dtype=torch.int64, device=self.device)
-        targets = torch.full((len(rows), width), IGNORE, dtype=torch.int64, device=self.device)
-        for n, (row, label) in enumerate(zip(rows, labels, strict=True)):
-            embeds[n, : len(row)] = row
-            mask[n, : len(row)] = 1
+        rows = [self._row(c, p + a) for c, p, a in zip(frames, prompts, answers, strict=True)]
+        embeds, mask = self._pad(rows, left=False)
+        targets = torch.full(mask.shape, IGNORE, dtype=torch.int64, device=self.device)
+        for n, (row, answer) in enumerate(zip(rows, answers, strict=True)):
+            label = [IGNORE] * (len(row) - len(answer)) + list(answer)  # no loss on the audio and prompt
             targets[n, : len(row)] = torch.as_tensor(label, device=self.device)
         return self.decoder(inputs_embeds=embeds, attention_mask=mask, labels=targets).loss
 
@@ -105,15 +106,8 @@ class AudioLlm(torch.nn.Module):
         """Greedy answers after [audio, prompt], as published (repetition penalty, a token budget)."""
         import warnings
 
-        rows = [
-            torch.cat([self._audio(c), self._embed_tokens(p)]) for c, p in zip(frames, prompts, strict=True)
-        ]
-        width = max(len(r) for r in rows)
-        embeds = rows[0].new_zeros((len(rows), width, rows[0].shape[1]))
-        mask = torch.zeros((len(rows), width), dtype=torch.int64, device=self.device)
-        for n, row in enumerate(rows):
-            embeds[n, width - len(row) :] = row
-            mask[n, width - len(row) :] = 1
+        rows = [self._row(c, p) for c, p in zip(frames, prompts, strict=True)]
+        embeds, mask = self._pad(rows, left=True)
         with warnings.catch_warnings():
             # transformers notes that the penalty sees no prompt ids with inputs_embeds: as upstream.
             warnings.filterwarnings("ignore", message=".*repetition_penalty.*")
