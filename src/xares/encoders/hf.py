@@ -80,15 +80,13 @@ def parse_hf_spec(text: str) -> HFSpec:
                 "(e.g. 'hf:facebook/wav2vec2-base@layer=6')."
             )
         values[key] = value
-    layer: int | str | None = None
-    if values.get("layer") == ALL_LAYERS:
-        layer = ALL_LAYERS
-    elif "layer" in values:
+    layer: int | str | None = values.get("layer")
+    if layer is not None and layer != ALL_LAYERS:
         try:
-            layer = int(values["layer"])
+            layer = int(layer)
         except ValueError:
             raise EncoderError(
-                f"hf:{text}: layer must be an integer or {ALL_LAYERS!r}, got {values['layer']!r}."
+                f"hf:{text}: layer must be an integer or {ALL_LAYERS!r}, got {layer!r}."
             ) from None
     return HFSpec(name=name, layer=layer, revision=values.get("revision") or None)
 
