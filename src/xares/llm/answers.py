@@ -100,13 +100,11 @@ def parse_answers(payload: Any, source: str) -> TaskAnswers:
 def load_answers(task_name: str, folder: str | Path | None = None) -> TaskAnswers | None:
     """The answers of `task_name` from `folder` (a user's), else from the shipped ones; None when
     neither has a file for it (the task is then not part of the LLM track, and the run says so)."""
-    candidates = []
     if folder is not None:
-        candidates.append(Path(folder) / f"{task_name}.json")
+        own = Path(folder) / f"{task_name}.json"
+        if own.is_file():
+            return _read(own.read_text(encoding="utf-8"), str(own), task_name)
     shipped = resources.files("xares.llm").joinpath("answers", f"{task_name}.json")
-    for path in candidates:
-        if path.is_file():
-            return _read(path.read_text(encoding="utf-8"), str(path), task_name)
     if shipped.is_file():
         return _read(shipped.read_text(encoding="utf-8"), f"xares/llm/answers/{task_name}.json", task_name)
     return None
