@@ -86,13 +86,8 @@ class HearEncoder(torch.nn.Module):
         self.sampling_rate = int(model.sample_rate)
         self.output_dim = int(model.timestamp_embedding_size)
         self.hop_size_in_ms = self._measure_hop()
-        files = [Path(__file__)]
-        module_file = getattr(self.hear, "__file__", None)
-        if module_file:
-            files.append(Path(module_file))
-        if weights:
-            files.append(Path(weights))
-        self.fingerprint_files = files
+        module_file = getattr(self.hear, "__file__", None)  # none for a namespace package
+        self.fingerprint_files = [Path(f) for f in (__file__, module_file, weights) if f]
 
     def _embed(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings, timestamps = self.hear.get_timestamp_embeddings(audio, self.model)

@@ -205,11 +205,8 @@ class HuggingFaceEncoder(torch.nn.Module):
                 "(0 = input of the first transformer layer)."
             )
         self.layer = layer
-        files = [Path(__file__)]
-        config_file = self._preprocessor_config(transformers, spec)
-        if config_file is not None:
-            files.append(config_file)
-        self.fingerprint_files = files  # the wrapper's code and the normalisation settings
+        config_file = self._preprocessor_config(transformers, spec)  # the normalisation settings
+        self.fingerprint_files = [f for f in (Path(__file__), config_file) if f is not None]
 
     @staticmethod
     def _preprocessor_config(transformers: Any, spec: HFSpec) -> Path | None:
