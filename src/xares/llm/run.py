@@ -58,7 +58,8 @@ def task_data(
     answers: TaskAnswers, splits: dict[Any, SplitEmbeddings], names: tuple[Any, ...], *, every_text: bool
 ) -> TaskData:
     """The items of `names` (train: every answer text of a clip; test: its first)."""
-    chosen = [_last_layer(splits[name]) for name in names]
+    # the LLM track reads the encoder's output, i.e. the last layer of a multi-layer store
+    chosen = [splits[name].layer(-1) for name in names]
     items, samples = [], []
     for index, data in enumerate(chosen):
         for clip, sample in enumerate(data.samples):
@@ -71,11 +72,6 @@ def task_data(
                 items.append((index, clip, text))
                 samples.append(sample)
     return TaskData(answers.task, answers.prompt, answers.prob, chosen, items, keys=clip_keys(samples))
-
-
-def _last_layer(data: SplitEmbeddings) -> SplitEmbeddings:
-    """The LLM track reads the encoder's output, i.e. the last layer of a multi-layer store."""
-    return data.layer(-1) if data.has_layer_axis else data
 
 
 def run_llm(
