@@ -158,13 +158,12 @@ def run_llm(
     # The stand-in's matrices are tiny: one thread is faster, and its sums (so its scores) do not
     # depend on how many cores the machine has. A real LM keeps torch's threads.
     one_thread = lm.source == TINY_RANDOM and not str(device).startswith("cuda")
-    with single_thread() if one_thread else contextlib.nullcontext():
-        with progress_mode(mode), progress("llm training", settings.max_steps, "steps") as bar:
+    with progress_mode(mode), single_thread() if one_thread else contextlib.nullcontext():
+        with progress("llm training", settings.max_steps, "steps") as bar:
             report = train_llm(model, train_sets, settings, hop_size_in_ms=hop, on_step=bar.advance)
         entries = []
         for answers, train, test in zip(chosen, train_sets, test_sets, strict=True):
-            label = f"llm answers {answers.task}"
-            with progress_mode(mode), progress(label, len(test.items), "clips") as bar:
+            with progress(f"llm answers {answers.task}", len(test.items), "clips") as bar:
                 entry = evaluate_task(
                     model, answers, train, test, settings, resamples=resamples, on_batch=bar.advance
                 )
