@@ -11,6 +11,7 @@ randomly cropped, as upstream crops the audio.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -111,7 +112,7 @@ def train_llm(
     max_frames = max(1, int(round(settings.crop_audio_seconds * 1000.0 / hop_size_in_ms)))
     mixture = Mixture(tasks, seed=settings.seed, max_frames=max_frames)
     prompts = [model.prompt_ids(t.prompt) for t in mixture.tasks]
-    answers: dict[str, list[int]] = {}
+    answer_ids = functools.cache(model.answer_ids)  # each answer text tokenised once
     optimiser = make_optimiser(model, settings)
     parameters = [p for _, p in model.trainable_parameters()]
     model.train()
@@ -122,13 +123,10 @@ def train_llm(
         optimiser.zero_grad(set_to_none=True)
         for _ in range(settings.gradient_accumulation_steps):
             batch = mixture.draw(settings.batch_size)
-            for _, _, text in batch:
-                if text not in answers:
-                    answers[text] = model.answer_ids(text)
             loss = model.loss(
                 [frames for _, frames, _ in batch],
                 [prompts[task] for task, _, _ in batch],
-                [answers[text] for _, _, text in batch],
+                [answer_ids(text) for _, _, text in batch],
             )
             (loss / settings.gradient_accumulation_steps).backward()
             interval.append(float(loss.detach()))
