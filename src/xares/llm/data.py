@@ -121,9 +121,7 @@ def acquire_shards(
                         f"{repo_id}/{name}: the downloaded file has SHA-256 {actual} and {length} bytes, the "
                         f"hub declares {sha256} and {size} bytes; it was deleted. Run the command again."
                     )
-                marker.write_text(
-                    json.dumps({"sha256": actual, "size": target.stat().st_size, "revision": revision})
-                )
+                marker.write_text(json.dumps({"sha256": actual, "size": length, "revision": revision}))
         paths.append(target)
         if on_file is not None:
             on_file(name)
