@@ -52,8 +52,7 @@ def generate_answers(
 ) -> list[str]:
     """The generated text of every test item, in item order (batched longest first, for speed)."""
     prompt = model.prompt_ids(data.prompt)
-    lengths = [len(data.frames(i)) for i in range(len(data.items))]
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    order = sorted(range(len(data.items)), key=lambda i: -len(data.frames(i)))
     texts: list[str] = [""] * len(order)
     for start in range(0, len(order), settings.eval_batch_size):
         batch = order[start : start + settings.eval_batch_size]
