@@ -215,12 +215,8 @@ def _download(
             config.task_dir / READY_MARKER,
         )
         reason = str(exc).split(". ")[0]
-        return (
-            shards,
-            f"placed by the user; Zenodo record {config.zenodo_id} could not be listed",
-            False,
-            f"not checked: {reason}",
-        )
+        source = f"placed by the user; Zenodo record {config.zenodo_id} could not be listed"
+        return shards, source, False, f"not checked: {reason}"
     how = f"md5 and size of every file against the listing of Zenodo record {config.zenodo_id}"
     return placed, f"zenodo:{config.zenodo_id}", True, how
 
