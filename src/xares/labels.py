@@ -13,6 +13,7 @@ stay picklable and their source (part of the score cache key) shows the field th
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from functools import cache
@@ -134,12 +135,10 @@ def _split(value: Any, separator: str, *, field: str, index: Mapping[Any, int]) 
 
 def number(value: Any, *, field: str) -> float:
     """A finite float from a JSON number or numeric string (booleans refused)."""
-    try:
-        result = (
-            float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
-        )
-    except ValueError:
-        result = None
+    result: float | None = None
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):  # a string that is not a number
+            result = float(value)
     if result is None or not math.isfinite(result):
         raise label_error(f"{field}={value!r} is not a finite number.", field=field, value=value)
     return result
