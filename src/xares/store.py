@@ -162,8 +162,7 @@ class SplitWriter:
 
     def abort(self) -> None:
         for handle in (self._frames, self._samples):
-            if not handle.closed:
-                handle.close()
+            handle.close()  # a no-op for the handles commit() has closed already
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
 
