@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from xares.data.shards import (
     audio_to_bytes,
     decode_audio,
+    expand_braces,
     find_shards,
     iter_shard,
     shard_name,
@@ -22,6 +23,21 @@ def tone(seconds=0.5, rate=16000, channels=1):
     t = np.arange(int(seconds * rate)) / rate
     wave = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     return np.stack([wave] * channels, axis=1) if channels > 1 else wave
+
+
+@pytest.mark.parametrize(
+    ("pattern", "names"),
+    [
+        ("train_0000{00..02}.tar", ["train_000000.tar", "train_000001.tar", "train_000002.tar"]),
+        ("fold_{8..10}.tar", ["fold_8.tar", "fold_9.tar", "fold_10.tar"]),
+        ("{a,b}-{1..2}", ["a-1", "a-2", "b-1", "b-2"]),
+        ("x{3..1}", ["x3", "x2", "x1"]),  # braceexpand counts down
+        ("{single}-*.tar", ["{single}-*.tar"]),  # neither a range nor a choice: literal, as in braceexpand
+        ("half{open.tar", ["half{open.tar"]),
+    ],
+)
+def test_expand_braces_as_webdataset_reads_a_pattern(pattern, names):
+    assert expand_braces(pattern) == names
 
 
 def test_roundtrip(tmp_path):

@@ -19,7 +19,6 @@ Cache layout::
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -38,7 +37,7 @@ from filelock import FileLock
 
 from xares.atomic import write_json_atomic
 from xares.data.extract import member_parts
-from xares.data.zenodo import RecordFile, RetryPolicy, http_session, transfer
+from xares.data.zenodo import RecordFile, RetryPolicy, file_digest, http_session, transfer
 from xares.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +45,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 MIRROR_ENV = "XARES_DEBIAN_MIRROR"
 AR_MAGIC = b"!<arch>\n"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -84,14 +82,6 @@ def _mirror_source(mirror: str | None) -> tuple[str, str]:
 
 def package_url(package: DebianPackage, mirror: str | None = None) -> str:
     return f"{resolve_mirror(mirror)}/{package.filename}"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _pin_hint(package: DebianPackage) -> str:
@@ -142,7 +132,7 @@ def _is_verified(final: Path, marker: Path, package: DebianPackage) -> bool:
 
 
 def _verify(path: Path, package: DebianPackage) -> None:
-    found = sha256_of(path)
+    found = file_digest(path)
     if found != package.sha256:
         bad = path.with_name(path.name + ".bad")
         os.replace(path, bad)

@@ -23,6 +23,9 @@ import soxr
 from xares.atomic import current_umask
 from xares.errors import DataError
 
+_RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
+_CHOICE = re.compile(r"\{([^{}]*,[^{}]*)\}")
+
 # Upstream's priority order when one sample carries several audio members.
 AUDIO_EXTENSIONS: tuple[str, ...] = ("flac", "mp3", "sox", "wav", "m4a", "ogg", "wma")
 
@@ -170,18 +173,22 @@ def find_shards(task_dir: Path, pattern: str) -> list[Path]:
 
 
 def expand_braces(pattern: str) -> list[str]:
-    start = pattern.find("{")
-    if start < 0:
+    """Upstream's shard patterns, as webdataset's braceexpand reads them: {a..b} numeric ranges
+    (zero-padded to the width of `a` when it has a leading zero; b < a counts down) and {x,y} choices,
+    expanded left to right; any other brace is a literal character."""
+    found = [m for m in (_RANGE.search(pattern), _CHOICE.search(pattern)) if m is not None]
+    if not found:
         return [pattern]
-    end = pattern.index("}", start)
-    head, body, tail = pattern[:start], pattern[start + 1 : end], pattern[end + 1 :]
-    if ".." in body:
-        lo, hi = body.split("..")
-        width = len(lo)
-        choices = [str(i).zfill(width) for i in range(int(lo), int(hi) + 1)]
+    match = min(found, key=lambda m: m.start())
+    head, tail = pattern[: match.start()], pattern[match.end() :]
+    if match.re is _RANGE:
+        low, high = match.group(1), match.group(2)
+        width = len(low) if low.startswith("0") and len(low) > 1 else 0
+        step = 1 if int(high) >= int(low) else -1
+        values = [str(v).zfill(width) for v in range(int(low), int(high) + step, step)]
     else:
-        choices = body.split(",")
-    return [p for choice in choices for p in expand_braces(head + choice + tail)]
+        values = match.group(1).split(",")
+    return [name for value in values for name in expand_braces(head + value + tail)]
 
 
 def decode_audio(sample: RawSample, target_rate: int) -> np.ndarray:

@@ -427,7 +427,7 @@ def _download(
     found = ""
     for attempt in range(1, policy.hash_attempts + 1):
         transfer(session, rf, part, policy, _manual(rf, dest_dir), server, bars)
-        found = _md5(part)
+        found = file_digest(part, "md5")
         size = part.stat().st_size
         if found == rf.md5 and size == rf.size:
             os.replace(part, record_dir / rf.key)
@@ -662,7 +662,8 @@ def _is_verified(record_dir: Path, rf: RecordFile) -> bool:
 def _adopt(record_dir: Path, rf: RecordFile, dest_dir: Path) -> bool:
     """Use a copy already here: a cached file whose marker was lost, or one the user placed by hand."""
     for candidate in (record_dir / rf.key, dest_dir / rf.key):
-        if not candidate.is_file() or candidate.stat().st_size != rf.size or _md5(candidate) != rf.md5:
+        same_size = candidate.is_file() and candidate.stat().st_size == rf.size
+        if not same_size or file_digest(candidate, "md5") != rf.md5:
             continue
         if candidate.parent != record_dir:
             _link_or_copy(candidate, record_dir / rf.key)
@@ -715,8 +716,10 @@ def _link_or_copy(source: Path, target: Path) -> None:
         raise
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file read in chunks (memory stays flat for shards of many GB); md5 is only a
+    checksum here (Zenodo's listing publishes it), never a security measure."""
+    digest = hashlib.new(algorithm, usedforsecurity=algorithm != "md5")
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)

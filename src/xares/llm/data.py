@@ -18,31 +18,12 @@ from typing import Any
 
 from filelock import FileLock
 
-from xares.data.debian import sha256_of
+from xares.data.shards import expand_braces
+from xares.data.zenodo import file_digest
 from xares.errors import DataError
 from xares.llm.protocol import published_table
 
-_RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
-_CHOICE = re.compile(r"\{([^{}]*,[^{}]*)\}")
 MARKER_SUFFIX = ".verified.json"
-
-
-def expand_braces(pattern: str) -> list[str]:
-    """Upstream's shard patterns: {a..b} numeric ranges (zero-padded to the width of `a` when it has a
-    leading zero, as braceexpand does) and {x,y} choices, expanded left to right."""
-    found = [m for m in (_RANGE.search(pattern), _CHOICE.search(pattern)) if m is not None]
-    if not found:
-        return [pattern]
-    match = min(found, key=lambda m: m.start())
-    head, tail = pattern[: match.start()], pattern[match.end() :]
-    if match.re is _RANGE:
-        low, high = match.group(1), match.group(2)
-        width = len(low) if low.startswith("0") and len(low) > 1 else 0
-        step = 1 if int(high) >= int(low) else -1
-        values = [str(v).zfill(width) for v in range(int(low), int(high) + step, step)]
-    else:
-        values = match.group(1).split(",")
-    return [name for value in values for name in expand_braces(head + value + tail)]
 
 
 def shard_names(datasets: list[str] | None = None, *, side: str = "train") -> list[str]:
@@ -114,7 +95,7 @@ def acquire_shards(
                         "again to resume it, or fetch the file by hand (`hf download "
                         f"{repo_id} {name} --repo-type dataset --local-dir {root}`)."
                     ) from exc
-                actual, length = sha256_of(target), target.stat().st_size
+                actual, length = file_digest(target), target.stat().st_size
                 if (sha256 is not None and actual != sha256) or (size is not None and length != size):
                     target.unlink(missing_ok=True)
                     raise DataError(

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from xares.data.debian import sha256_of as file_digest
+from xares.data.zenodo import file_digest
 from xares.errors import TaskConfigError
 
 logger = logging.getLogger(__name__)
