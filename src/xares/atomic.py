@@ -42,7 +42,7 @@ def _write_json(path: Path, payload: Any, indent: int | None) -> None:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~current_umask())
+        os.chmod(tmp, shared_file_mode())
         failpoint("json.before_replace")
         os.replace(tmp, path)
     except BaseException:
@@ -50,10 +50,12 @@ def _write_json(path: Path, payload: Any, indent: int | None) -> None:
         raise
 
 
-def current_umask() -> int:
+def shared_file_mode() -> int:
+    """The mode the user's umask gives a new ordinary file (0644 under the usual 022). mkstemp makes
+    0600, which would lock the rest of a group out of a shared env root."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def _json_default(value: Any) -> Any:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from xares.atomic import current_umask, write_json_atomic
+from xares.atomic import shared_file_mode, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def announced_lock(lock_path: Path, what: str, *, report_every_s: float = 60.0) 
     """Hold the lock at `lock_path` for the block; `what` names what it guards, for the waiting message."""
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path), mode=0o666 & ~current_umask())
+    lock = FileLock(str(lock_path), mode=shared_file_mode())
     try:
         lock.acquire(timeout=0)
     except Timeout:

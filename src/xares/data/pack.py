@@ -44,7 +44,7 @@ import numpy as np
 import soundfile
 from filelock import FileLock
 
-from xares.atomic import current_umask, write_json_atomic
+from xares.atomic import shared_file_mode, write_json_atomic
 from xares.data.shards import AUDIO_EXTENSIONS, add_member, decoder_message, shard_name
 from xares.errors import DataError
 
@@ -709,7 +709,7 @@ def _write_split(
             if tar is None:
                 final = out_dir / shard_name(pattern, len(pending) - start)
                 fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{final.name}.", suffix=".tmp")
-                os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; shards are shared data
+                os.chmod(tmp, shared_file_mode())
                 pending.append((Path(tmp), final))
                 # open across samples (closed by _close), so no `with`
                 tar = tarfile.open(  # noqa: SIM115

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from xares.atomic import current_umask
+from xares.atomic import shared_file_mode
 from xares.errors import DataError
 
 _RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")
@@ -284,9 +284,7 @@ def write_shards(
                 for key, audio, ext, meta in chunk:
                     add_member(tar, f"{key}.{ext}", audio)
                     add_member(tar, f"{key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-            os.chmod(
-                tmp_name, 0o666 & ~current_umask()
-            )  # mkstemp creates 0600; shards are ordinary data files
+            os.chmod(tmp_name, shared_file_mode())
             os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

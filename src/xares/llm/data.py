@@ -18,6 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from xares.atomic import write_json_atomic
 from xares.data.shards import expand_braces
 from xares.data.zenodo import file_digest
 from xares.errors import DataError
@@ -102,7 +103,7 @@ def acquire_shards(
                         f"{repo_id}/{name}: the downloaded file has SHA-256 {actual} and {length} bytes, the "
                         f"hub declares {sha256} and {size} bytes; it was deleted. Run the command again."
                     )
-                marker.write_text(json.dumps({"sha256": actual, "size": length, "revision": revision}))
+                write_json_atomic(marker, {"sha256": actual, "size": length, "revision": revision})
         paths.append(target)
         if on_file is not None:
             on_file(name)
